@@ -1,0 +1,118 @@
+"""Storing answers: the effects of a USSD (later SMS) session, inside the caller's transaction.
+
+Rules (DESIGN §5, §7):
+- the respondent row is upserted first; on PostgreSQL that locks it, so two hops of one caller
+  never interleave their writes;
+- each answer is a `submissions` row keyed `<channel>:<session>:<step>`: a replayed hop changes
+  nothing, a changed answer (back, then another choice) updates that row;
+- the countable answer (respondent x period x type x indicator) is inserted or replaced; every cell
+  it enters or leaves is marked dirty in the same transaction, so no score refresh can be lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flows import RecordAnswer
+from gateway.db import insert_for
+from gateway.models import Answer, DirtyCell, Respondent, Submission
+from scoring.keys import Cell
+from scoring.periods import quarter_of
+
+
+class UnknownUnit(LookupError):
+    """An effect names a unit the directory no longer has (deactivated between hops)."""
+
+
+def upsert_respondent(session: Session, phone_hash: str, key_version: int, now: datetime) -> int:
+    stmt = insert_for(session, Respondent).values(
+        phone_hash=phone_hash, key_version=key_version, created_at=now, last_seen_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["phone_hash"], set_={"last_seen_at": now}
+    ).returning(Respondent.id)
+    respondent_id = session.execute(stmt).scalar_one()
+    return int(respondent_id)
+
+
+def mark_dirty(session: Session, cells: Iterable[Cell], now: datetime) -> None:
+    for cell in sorted(set(cells), key=lambda c: (c.period, c.unit_id, c.indicator)):
+        stmt = insert_for(session, DirtyCell).values(
+            period=cell.period, unit_id=cell.unit_id, indicator=cell.indicator,
+            generation=1, marked_at=now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["period", "unit_id", "indicator"],
+            set_={"generation": DirtyCell.generation + 1, "marked_at": now},
+        )
+        session.execute(stmt)
+
+
+def store_answers(
+    session: Session,
+    *,
+    respondent_id: int,
+    channel: str,
+    session_key: str,
+    effects: Iterable[RecordAnswer],
+    unit_ids: dict[str, int],
+    location_ids: dict[str, int],
+    survey_version: str,
+    now: datetime,
+) -> set[Cell]:
+    """Store what is new or changed among `effects`; return the score cells touched."""
+    period = quarter_of(now)
+    touched: set[Cell] = set()
+    for effect in effects:
+        unit_id = unit_ids.get(effect.unit_code)
+        if unit_id is None:
+            raise UnknownUnit(effect.unit_code)
+        key = f"{channel}:{session_key}:{effect.step}"
+        sub = session.scalar(select(Submission).where(Submission.idempotency_key == key))
+        if sub is not None and (sub.option, sub.unit_id) == (effect.option, unit_id):
+            continue  # a replayed hop: already stored as given
+        if sub is None:
+            sub = Submission(idempotency_key=key, respondent_id=respondent_id, channel=channel,
+                             period=period, institution_type=effect.institution_type,
+                             indicator=effect.indicator, survey_version=survey_version)
+            session.add(sub)
+        sub.unit_id = unit_id
+        sub.location_id = location_ids.get(effect.location_code)
+        sub.option = effect.option
+        sub.value = effect.value
+        sub.received_at = now
+        session.flush()
+        touched |= _count(session, sub, now)
+    mark_dirty(session, touched, now)
+    return touched
+
+
+def _count(session: Session, sub: Submission, now: datetime) -> set[Cell]:
+    """Make `sub` the countable answer of its respondent x period x type x indicator."""
+    answer = session.scalar(
+        select(Answer).where(
+            Answer.respondent_id == sub.respondent_id,
+            Answer.period == sub.period,
+            Answer.institution_type == sub.institution_type,
+            Answer.indicator == sub.indicator,
+        )
+    )
+    cells = {Cell(sub.period, sub.unit_id, sub.indicator)}
+    if answer is None:
+        answer = Answer(respondent_id=sub.respondent_id, period=sub.period,
+                        institution_type=sub.institution_type, indicator=sub.indicator)
+        session.add(answer)
+    else:
+        cells.add(Cell(answer.period, answer.unit_id, answer.indicator))
+    answer.unit_id = sub.unit_id
+    answer.value = sub.value
+    answer.survey_version = sub.survey_version
+    answer.channel = sub.channel
+    answer.submission_id = sub.id
+    answer.received_at = now
+    session.flush()
+    return cells

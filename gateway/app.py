@@ -1,0 +1,70 @@
+"""The application factory.
+
+`create_app()` reads settings once, validates the flow against its catalog and the gazetteer in
+`config/` (refusing to start on a broken flow), and wires blueprints, CLI commands and the queue.
+It does not touch the database: each process connects lazily (fork-safe).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response
+
+from flows.check import problems as flow_problems
+from flows.model import FlowError
+from gateway import api, health, ussd
+from gateway.cli import register_commands
+from gateway.configdata import directory_from_files, load_catalog, load_flow
+from gateway.settings import Settings, announce_defaults
+from gateway.state import GatewayState
+
+GATEWAY_MESSAGES = {"unavailable", "bad_request"}
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    if settings is None:
+        settings = Settings.from_env(**overrides)
+    announce_defaults(settings)
+    _configure_logging()
+    flow = load_flow(settings.config_dir)
+    catalog = load_catalog(settings.config_dir)
+    found = flow_problems(flow, catalog, directory_from_files(settings.config_dir),
+                          settings.ussd_screen_limit, GATEWAY_MESSAGES)
+    if found:
+        raise FlowError(found)
+
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["gateway"] = GatewayState.build(settings, flow, catalog)
+    app.register_blueprint(ussd.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    register_commands(app)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(500)
+    def _internal(_error: Exception) -> tuple[dict[str, str], int]:
+        return {"error": "internal error"}, 500
+
+    return app
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )

@@ -1,0 +1,195 @@
+"""Command-line interface: `flask --app gateway <command>`.
+
+Commands print what they did in plain words; secrets are printed only where the operator must
+copy them (a new API token, on the last line of the output, once).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from gateway import migrate
+from gateway.configdata import ConfigError, directory_from_files, load_into_database
+from gateway.models import ApiToken
+from gateway.state import GatewayState, current_gateway
+from gateway.tokens import create_token, revoke
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(release_command)
+    app.cli.add_command(db_group)
+    app.cli.add_command(config_group)
+    app.cli.add_command(flows_group)
+    app.cli.add_command(token_group)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(sweep_command)
+    app.cli.add_command(urls_command)
+
+
+def _load_config(gw: GatewayState, config_dir: Path) -> dict[str, int]:
+    try:
+        with gw.db.transaction() as session:
+            return load_into_database(session, config_dir)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"config: {problem}", err=True)
+        raise SystemExit(1) from exc
+
+
+@click.command("release")
+def release_command() -> None:
+    """Prepare the database: migrate (from empty or older), then load config/ idempotently."""
+    gw = current_gateway()
+    if gw.settings.is_sqlite:
+        Path(gw.settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True)
+    migrate.upgrade(gw.db)
+    click.echo(f"database at revision {migrate.current_revision(gw.db)}")
+    counts = _load_config(gw, gw.settings.config_dir)
+    click.echo("config loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration up to the latest."""
+    gw = current_gateway()
+    migrate.upgrade(gw.db)
+    click.echo(f"database at revision {migrate.current_revision(gw.db)}")
+
+
+@db_group.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and the latest one."""
+    gw = current_gateway()
+    click.echo(f"database {migrate.current_revision(gw.db)}, latest {migrate.head_revision()}")
+
+
+@click.group("config")
+def config_group() -> None:
+    """Data in config/."""
+
+
+@config_group.command("load")
+def config_load() -> None:
+    """Load the gazetteer and institution units into the database (idempotent)."""
+    counts = _load_config(current_gateway(), current_gateway().settings.config_dir)
+    click.echo("config loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@click.group("flows")
+def flows_group() -> None:
+    """The USSD flow."""
+
+
+@flows_group.command("check")
+def flows_check() -> None:
+    """Validate the flow: targets, keys, messages, and every screen of every language."""
+    from flows.check import problems, screens
+    from flows.engine import Context
+
+    from gateway.app import GATEWAY_MESSAGES
+
+    gw = current_gateway()
+    directory = directory_from_files(gw.settings.config_dir)
+    found = problems(gw.flow, gw.catalog, directory, gw.settings.ussd_screen_limit,
+                     GATEWAY_MESSAGES)
+    for problem in found:
+        click.echo(problem, err=True)
+    if found:
+        raise SystemExit(1)
+    for language in gw.catalog.languages:
+        ctx = Context(gw.catalog, directory, language, gw.settings.ussd_screen_limit)
+        lengths = [len(screen.body) for _, screen in screens(gw.flow, ctx)]
+        click.echo(f"{language}: {len(lengths)} screens, longest {max(lengths)} of "
+                   f"{gw.settings.ussd_screen_limit} characters")
+    click.echo(f"flow {gw.flow.version}: ok")
+
+
+@click.group("api-token")
+def token_group() -> None:
+    """Tokens for the RBF API."""
+
+
+@token_group.command("create")
+@click.argument("name")
+@click.option("--provisional", is_flag=True, help="May also read quarters not yet locked.")
+@click.option("--province", metavar="CODE", help="Restrict the token to one province.")
+def token_create(name: str, provisional: bool, province: str | None) -> None:
+    """Create a token; it is printed once, on the last line, and stored only as a hash."""
+    with current_gateway().db.transaction() as session:
+        row, token = create_token(session, name, provisional=provisional, province=province)
+        token_id = row.id
+    click.echo(f"token {token_id} created for {name!r}; copy it now, it is not stored:")
+    click.echo(token)
+
+
+@token_group.command("list")
+def token_list() -> None:
+    """List tokens (never their values)."""
+    with current_gateway().db.session() as session:
+        for row in session.scalars(select(ApiToken).order_by(ApiToken.id)):
+            state = "revoked" if row.revoked_at else "active"
+            click.echo(f"{row.id}\t{row.name}\t{state}\tprovisional={row.provisional}\t"
+                       f"province={row.province_code or '-'}\tlast used {row.last_used_at or 'never'}")
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by its id."""
+    with current_gateway().db.transaction() as session:
+        done = revoke(session, token_id)
+    if not done:
+        click.echo(f"no active token {token_id}", err=True)
+        raise SystemExit(1)
+    click.echo(f"token {token_id} revoked")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
+def worker_command(burst: bool) -> None:
+    """Run an RQ worker on the scores queue (with its scheduler and the dirty-cell sweeper)."""
+    from gateway.worker import run_worker
+
+    run_worker(current_gateway().settings, burst=burst)
+
+
+@click.command("sweep")
+def sweep_command() -> None:
+    """Enqueue a refresh for every dirty cell now (what the worker does periodically)."""
+    from scoring.jobs import sweep_dirty_cells
+
+    gw = current_gateway()
+    sent = sweep_dirty_cells(database=gw.db, queue=gw.queue)
+    if hasattr(gw.queue, "drain"):
+        gw.queue.drain()
+    click.echo(f"{sent} dirty cells enqueued")
+
+
+@click.command("urls")
+@click.option("--port", default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def urls_command(port: int, host: str) -> None:
+    """Print where to point Africa's Talking (or a simulator) and a curl line for the first hop."""
+    gw = current_gateway()
+    base = f"http://{host}:{port}"
+    token = gw.settings.webhook_token
+    mode = "Redis + RQ worker" if gw.settings.redis_url else "jobs in-process (no REDIS_URL)"
+    click.echo(f"gateway ({gw.settings.env}, {mode})")
+    click.echo(f"  USSD callback URL : {base}/at/{token}/ussd")
+    click.echo(f"  health            : {base}/healthz   {base}/readyz")
+    click.echo(f"  RBF API           : {base}/api/v1/scores?period=YYYYQn  (Bearer token)")
+    click.echo("  first hop         : curl -s -d sessionId=demo-1 -d serviceCode='*123#' "
+               f"-d phoneNumber=+243970000001 -d text= {base}/at/{token}/ussd")
+    click.echo("  next hops         : repeat with text=1, then text=1*1, text=1*1*1 ...")
+    sys.stdout.flush()

@@ -1,0 +1,174 @@
+"""Database models (SQLAlchemy 2 typed mappings). The migrations in `gateway/migrations` create them.
+
+Rules (DESIGN §5), each enforced by a constraint, not by hope:
+- a respondent is only an HMAC of the E.164 number with a key version; no raw number anywhere;
+- `submissions` keeps every answer as it was given, unique on its idempotency key
+  (`ussd:<sessionId>:<step>`), so a replayed hop stores nothing twice and nothing is ever lost;
+- `answers` keeps the one *countable* answer per respondent x period x institution type x indicator
+  (a later answer replaces an earlier one);
+- `dirty_cells` marks score cells touched by new answers, in the same transaction as the answer; the
+  generation counter lets a refresh clear only the mark it has seen;
+- `scores` holds per-cell sums, so parents can be rolled up without re-reading answers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    # Named constraints, so later migrations can alter them on SQLite (batch mode) and PostgreSQL.
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+INSTITUTION_TYPES = ("police", "justice", "administration")
+LEVELS = ("province", "territory", "collectivity")
+
+
+class Respondent(Base):
+    __tablename__ = "respondents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class Location(Base):
+    __tablename__ = "locations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    ussd_name: Mapped[str] = mapped_column(String(40))
+    level: Mapped[str] = mapped_column(String(20))  # province | territory | collectivity
+    kind: Mapped[str] = mapped_column(String(20))  # province, ville, territoire, commune, chefferie...
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
+    is_pcode: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(60))
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    parent: Mapped[Location | None] = relationship(remote_side=[id])
+
+
+class InstitutionUnit(Base):
+    __tablename__ = "institution_units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(160))
+    ussd_name: Mapped[str] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(20))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    illustrative: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    location: Mapped[Location] = relationship()
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    respondent_id: Mapped[int] = mapped_column(ForeignKey("respondents.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    period: Mapped[str] = mapped_column(String(6))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("institution_units.id"))
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
+    institution_type: Mapped[str] = mapped_column(String(20))
+    indicator: Mapped[str] = mapped_column(String(40))
+    option: Mapped[str] = mapped_column(String(4))
+    value: Mapped[int | None] = mapped_column(Integer)
+    survey_version: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime]
+
+
+class Answer(Base):
+    __tablename__ = "answers"
+    __table_args__ = (
+        UniqueConstraint(
+            "respondent_id", "period", "institution_type", "indicator", name="uq_answers_countable"
+        ),
+        Index("ix_answers_cell", "period", "unit_id", "indicator"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    respondent_id: Mapped[int] = mapped_column(ForeignKey("respondents.id"))
+    period: Mapped[str] = mapped_column(String(6))
+    institution_type: Mapped[str] = mapped_column(String(20))
+    indicator: Mapped[str] = mapped_column(String(40))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("institution_units.id"))
+    value: Mapped[int | None] = mapped_column(Integer)  # None: don't know / prefer not to say
+    survey_version: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(10))
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    received_at: Mapped[datetime]
+
+
+class DirtyCell(Base):
+    __tablename__ = "dirty_cells"
+    __table_args__ = (
+        UniqueConstraint("period", "unit_id", "indicator", name="uq_dirty_cells_cell"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(6))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("institution_units.id"))
+    indicator: Mapped[str] = mapped_column(String(40))
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    marked_at: Mapped[datetime]
+
+
+class Score(Base):
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("period", "unit_id", "indicator", name="uq_scores_cell"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(6))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("institution_units.id"))
+    indicator: Mapped[str] = mapped_column(String(40))
+    respondents: Mapped[int] = mapped_column(Integer)  # answers with a value (the denominator)
+    dont_know: Mapped[int] = mapped_column(Integer)
+    value_sum: Mapped[int] = mapped_column(Integer)
+    value_sq_sum: Mapped[int] = mapped_column(Integer)
+    mean: Mapped[float | None] = mapped_column(Float)
+    computed_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    province_code: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,51 @@
+"""Phone numbers: normalise to E.164, then keep only an HMAC pseudonym.
+
+Rules (DESIGN §5):
+- `+243 97…`, `00243 97…`, `097…` and `243 97…` are one person: parsed with `phonenumbers`, region CD;
+- the pseudonym is HMAC-SHA256(PHONE_HASH_KEY, E.164) in hex, stored with the key's version; the
+  key lives in the environment, never in the database;
+- a raw number never leaves this module except as that pseudonym: `redact` is what logs may show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+import phonenumbers
+
+DEFAULT_REGION = "CD"
+_DIGITS = re.compile(r"\d+")
+
+
+class InvalidPhone(ValueError):
+    """The text is not a phone number (the message never contains the text itself)."""
+
+
+def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
+    """E.164 form of `raw`; raises InvalidPhone when it cannot be a phone number."""
+    text = (raw or "").strip()
+    if not text or len(text) > 32:
+        raise InvalidPhone("empty or too long")
+    digits = "".join(_DIGITS.findall(text))
+    candidates = [text]
+    if not text.startswith(("+", "0")) and digits.startswith("243"):
+        candidates.insert(0, "+" + digits)
+    for candidate in candidates:
+        try:
+            parsed = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    raise InvalidPhone("not a possible phone number")
+
+
+def pseudonym(e164: str, key: str) -> str:
+    return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()
+
+
+def redact(raw: str) -> str:
+    """What a log line may say about a number: nothing but its length."""
+    return f"<phone:{len(raw or '')} chars>"

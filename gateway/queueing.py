@@ -1,0 +1,192 @@
+"""Enqueueing jobs: best effort, never on the critical path of a USSD hop.
+
+Rules (DESIGN §7):
+- Redis is disposable: every job is also represented by a row in the database (a dirty cell), and
+  the sweeper re-enqueues whatever was lost; so a failed enqueue is logged and counted, never raised.
+- Short socket timeouts bound the wait on a stopped or hung Redis; after a failure the queue stops
+  trying for a short cool-down, so a hung Redis costs one timeout, not one per hop.
+- With no `REDIS_URL` (embedded mode) jobs run in-process on one background thread, after the reply.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Protocol
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+
+if TYPE_CHECKING:
+    from gateway.db import Database
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "scores"
+FAILURE_TTL = 600  # seconds: tracebacks may hold personal data
+JOB_TIMEOUT = 1800
+COOL_DOWN = 5.0
+
+
+class JobQueue(Protocol):
+    def enqueue(self, func: str, *args: Any, job_id: str) -> bool:
+        """Queue `func` (a dotted name) unless the same job id is already queued; False on failure."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def redis_connection(url: str, timeout: float) -> Redis:
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry_on_timeout=False,
+        health_check_interval=0,
+    )
+
+
+class RedisJobQueue:
+    def __init__(self, connection: Redis, *, cool_down: float = COOL_DOWN) -> None:
+        self.connection = connection
+        self.queue = Queue(QUEUE_NAME, connection=connection)
+        self.cool_down = cool_down
+        self.failures = 0
+        self._paused_until = 0.0
+
+    @classmethod
+    def from_url(cls, url: str, timeout: float) -> RedisJobQueue:
+        return cls(redis_connection(url, timeout))
+
+    @classmethod
+    def for_current_job(cls) -> RedisJobQueue:
+        """The queue of the RQ job running in this process (used by the sweeper job)."""
+        from rq import get_current_job
+
+        job = get_current_job()
+        if job is None:
+            raise RuntimeError("not inside an RQ job: pass a queue explicitly")
+        return cls(job.connection, cool_down=0.0)
+
+    def enqueue(self, func: str, *args: Any, job_id: str) -> bool:
+        if time.monotonic() < self._paused_until:
+            self.failures += 1
+            return False
+        try:
+            self.queue.enqueue(
+                func,
+                *args,
+                job_id=job_id,
+                unique=True,
+                retry=Retry(max=3, interval=[2, 10, 60]),
+                result_ttl=0,
+                failure_ttl=FAILURE_TTL,
+                job_timeout=JOB_TIMEOUT,
+            )
+        except DuplicateJobError:
+            return True  # already queued or running: it will see this change, or loop on it
+        except (RedisError, OSError) as exc:
+            self.failures += 1
+            self._paused_until = time.monotonic() + self.cool_down
+            log.warning("enqueue %s failed (%s); the sweeper will retry it", job_id, type(exc).__name__)
+            return False
+        return True
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.connection.ping())
+        except (RedisError, OSError):
+            return False
+
+    def depth(self) -> int | None:
+        try:
+            return int(self.queue.count)
+        except (RedisError, OSError):
+            return None
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def resolve(func: str) -> Callable[..., Any]:
+    module, _, name = func.rpartition(".")
+    target: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return target
+
+
+class InProcessJobQueue:
+    """Embedded mode: jobs run on one background thread of this process, deduplicated by id.
+
+    A sweeper thread also re-runs dirty cells every `sweep_interval` seconds (and once at start),
+    so a crash between an answer's commit and its refresh is repaired without Redis.
+    """
+
+    def __init__(self, database: Database, sweep_interval: float) -> None:
+        self.database = database
+        self.sweep_interval = sweep_interval
+        self.failures = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs")
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    def enqueue(self, func: str, *args: Any, job_id: str) -> bool:
+        self._start_sweeper()
+        with self._lock:
+            if job_id in self._pending:
+                return True
+            self._pending.add(job_id)
+        try:
+            self._executor.submit(self._run, func, args, job_id)
+        except RuntimeError:  # shut down
+            with self._lock:
+                self._pending.discard(job_id)
+            return False
+        return True
+
+    def _run(self, func: str, args: tuple[Any, ...], job_id: str) -> None:
+        with self._lock:
+            self._pending.discard(job_id)  # a change arriving from now on queues a fresh run
+        try:
+            resolve(func)(*args, database=self.database)
+        except Exception:  # a failed job must not kill the runner; the dirty mark stays
+            self.failures += 1
+            log.exception("in-process job %s failed; the sweeper will retry it", job_id)
+
+    def _start_sweeper(self) -> None:
+        with self._lock:
+            if self._sweeper is not None or self._stop.is_set():
+                return
+            self._sweeper = threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True)
+        self._sweeper.start()
+
+    def _sweep_loop(self) -> None:
+        from scoring.jobs import sweep_dirty_cells
+
+        while not self._stop.is_set():
+            try:
+                sweep_dirty_cells(database=self.database, queue=self)
+            except Exception:
+                log.exception("in-process sweep failed")
+            self._stop.wait(self.sweep_interval)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every queued job has run (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = self._executor.submit(lambda: None)
+            done.result(timeout=max(deadline - time.monotonic(), 0.01))
+            with self._lock:
+                if not self._pending:
+                    return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,45 @@
+"""What one application instance holds: settings, database, flow, catalog, directory and queue.
+
+Built by `create_app`, reached by views through `current_gateway()`; never a module global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from flows import Catalog, Flow
+from gateway.db import Database
+from gateway.directory import DirectoryCache
+from gateway.queueing import InProcessJobQueue, JobQueue, RedisJobQueue
+from gateway.settings import Settings
+
+
+@dataclass
+class GatewayState:
+    settings: Settings
+    db: Database
+    flow: Flow
+    catalog: Catalog
+    directory: DirectoryCache
+    queue: JobQueue
+
+    @classmethod
+    def build(cls, settings: Settings, flow: Flow, catalog: Catalog) -> GatewayState:
+        db = Database(settings.database_url)
+        queue: JobQueue
+        if settings.redis_url:
+            queue = RedisJobQueue.from_url(settings.redis_url, settings.enqueue_timeout)
+        else:
+            queue = InProcessJobQueue(db, settings.sweep_interval)
+        return cls(settings, db, flow, catalog, DirectoryCache(db), queue)
+
+    def close(self) -> None:
+        self.queue.close()
+        self.db.dispose()
+
+
+def current_gateway() -> GatewayState:
+    state: GatewayState = current_app.extensions["gateway"]
+    return state
