@@ -8,6 +8,8 @@ It does not touch the database: each process connects lazily (fork-safe).
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response
@@ -30,10 +32,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     _configure_logging()
     flow = load_flow(settings.config_dir)
     catalog = load_catalog(settings.config_dir)
-    found = flow_problems(flow, catalog, directory_from_files(settings.config_dir),
-                          settings.ussd_screen_limit, GATEWAY_MESSAGES)
+    found = _checked(settings.config_dir, _fingerprint(settings.config_dir), settings.ussd_screen_limit)
     if found:
-        raise FlowError(found)
+        raise FlowError(list(found))
 
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(
@@ -59,6 +60,20 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         return {"error": "internal error"}, 500
 
     return app
+
+
+def _fingerprint(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    files = sorted(p for p in config_dir.rglob("*") if p.is_file())
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+
+@lru_cache(maxsize=8)
+def _checked(config_dir: Path, _fingerprint: tuple[tuple[str, int, int], ...], limit: int) -> tuple[str, ...]:
+    """Walk every screen once per process and config version (tests build many apps)."""
+    flow = load_flow(config_dir)
+    catalog = load_catalog(config_dir)
+    return tuple(flow_problems(flow, catalog, directory_from_files(config_dir), limit,
+                               GATEWAY_MESSAGES))
 
 
 def _configure_logging() -> None:

@@ -1,0 +1,46 @@
+# The two commands: `make run` (embedded default) and `make test`. See README.md.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint typecheck release clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+release: install
+	$(BIN)/flask --app gateway release
+
+# Embedded default: SQLite under instance/, jobs in-process. With REDIS_URL set, the RQ worker
+# runs too (honcho, from the Procfile); DATABASE_URL picks the database.
+run: release
+	@$(BIN)/flask --app gateway urls --port $(PORT)
+	@if [ -n "$$REDIS_URL" ]; then \
+	  echo "  processes         : web + worker (Procfile, via honcho)"; \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start --port $(PORT) web worker; \
+	else \
+	  echo "  processes         : web only (set REDIS_URL to run the RQ worker too)"; \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start --port $(PORT) web; \
+	fi
+
+lint: install
+	$(BIN)/ruff check gateway flows scoring tests
+
+typecheck: install
+	$(BIN)/mypy gateway flows scoring tests
+
+# ruff, mypy, then pytest. PostgreSQL, Redis and RQ tests run when those services answer
+# (TEST_POSTGRES_URL, TEST_REDIS_URL, defaults on 127.0.0.1) and are reported as skipped when not;
+# under CI=true a missing service fails the run instead.
+test: lint typecheck
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis

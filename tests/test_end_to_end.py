@@ -1,0 +1,101 @@
+"""End to end on real services: Africa's Talking hops → stored answer → job on a real RQ worker
+(its own process) → score through the API. Runs on SQLite and PostgreSQL, with Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from redis import Redis
+from rq import Queue
+from sqlalchemy import func, select
+
+from gateway.models import Answer, DirtyCell
+from gateway.queueing import QUEUE_NAME
+from gateway.tokens import create_token
+from tests.africastalking import GOMA_POLICE, GOMA_POLICE_UNIT, play
+from tests.conftest import env_for, run_worker_burst
+
+pytestmark = pytest.mark.redis
+
+
+def api_token(db) -> str:
+    with db.transaction() as session:
+        _, token = create_token(session, "rbf-engine")
+    return token
+
+
+def scores(client, token: str, period: str) -> list[dict]:
+    response = client.get(f"/api/v1/scores?period={period}",
+                          headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    items: list[dict] = response.get_json()["items"]
+    return items
+
+
+def period_of(db) -> str:
+    with db.session() as session:
+        return str(session.scalars(select(Answer.period).distinct()).one())
+
+
+def test_session_to_score_through_a_real_worker(make_app, database_url, redis_url):
+    app = make_app(redis_url, MIN_RESPONDENTS="1")
+    client = app.test_client()
+    db = app.extensions["gateway"].db
+    hops = play(client, "+243970000001", [*GOMA_POLICE, "4"])
+    assert hops[-1][1].startswith("END ")
+    period = period_of(db)
+    queue = Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
+    assert queue.count == 1  # the refresh of the touched cell, queued by the webhook
+    token = api_token(db)
+    assert scores(client, token, period) == []  # nothing computed until the worker runs
+
+    run_worker_burst(env_for(database_url, redis_url))
+
+    items = scores(client, token, period)
+    assert len(items) == 1
+    item = items[0]
+    assert item["type"] == "police"
+    assert item["unit"]["code"] == GOMA_POLICE_UNIT
+    assert item["location"] == {"code": "NK-V-GOM-GOM", "name": "Commune de Goma",
+                                "level": "collectivity"}
+    assert (item["respondents"], item["mean"], item["suppressed"]) == (1, 4.0, False)
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
+
+
+def test_answers_survive_a_stopped_redis_and_scores_catch_up_after_the_sweeper(
+    make_app, database_url, private_redis
+):
+    app = make_app(private_redis.url, MIN_RESPONDENTS="1", ENQUEUE_TIMEOUT="0.2")
+    client = app.test_client()
+    db = app.extensions["gateway"].db
+    private_redis.stop()
+
+    started = time.monotonic()
+    hops = play(client, "+243970000001", [*GOMA_POLICE, "5"])
+    hops += play(client, "+243970000002", [*GOMA_POLICE, "3"])
+    elapsed = time.monotonic() - started
+    assert all(status == 200 for status, _ in hops)
+    assert hops[-1][1].startswith("END Merci")
+    assert elapsed < 10  # a stopped Redis costs a short timeout at most, never a hung hop
+    queue = app.extensions["gateway"].queue
+    assert queue.failures >= 1  # the enqueue failed...
+    with db.session() as session:  # ...but the answers and their dirty marks are stored
+        assert session.scalar(select(func.count()).select_from(Answer)) == 2
+        assert session.scalar(select(func.count()).select_from(DirtyCell)) == 1
+    period = period_of(db)
+    token = api_token(db)
+    assert scores(client, token, period) == []
+
+    private_redis.start()  # back, and empty
+    env = env_for(database_url, private_redis.url)
+    # The worker enqueues the sweeper at start; the sweeper enqueues the dirty cell; the same
+    # burst runs both before the queue is empty.
+    result = run_worker_burst(env)
+    assert "sweep: 1 dirty cells, 1 enqueued" in result.stderr
+
+    items = scores(client, token, period)
+    assert [(i["respondents"], i["mean"]) for i in items] == [(2, 4.0)]
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
