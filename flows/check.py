@@ -35,7 +35,9 @@ def problems(
         return found  # screens cannot be rendered without their messages
     for parent, kids in directory.children.items():
         if len(kids) > MAX_LIST:
-            found.append(f"directory: {parent or 'top level'} has {len(kids)} children (max {MAX_LIST})")
+            found.append(
+                f"directory: {parent or 'top level'} has {len(kids)} children (max {MAX_LIST})"
+            )
     for (loc, kind), units in directory.units.items():
         if len(units) > MAX_LIST:
             found.append(f"directory: {loc}/{kind} has {len(units)} units (max {MAX_LIST})")

@@ -133,7 +133,9 @@ class Flow:
         )
 
 
-def _indicator(raw: Mapping[str, Any], type_codes: set[str], problems: list[str]) -> Indicator | None:
+def _indicator(
+    raw: Mapping[str, Any], type_codes: set[str], problems: list[str]
+) -> Indicator | None:
     code = str(raw.get("code", ""))
     scale_raw = raw.get("scale", {})
     kind = scale_raw.get("kind")
@@ -171,8 +173,10 @@ def _node(raw: Mapping[str, Any], problems: list[str]) -> Node | None:
     if kind not in NODE_KINDS:
         problems.append(f"node {node_id}: kind must be one of {', '.join(NODE_KINDS)}")
         return None
-    fields = {k: (None if raw.get(k) is None else str(raw[k])) for k in
-              ("next", "parent", "location", "type", "unit", "indicator")}
+    fields = {
+        k: (None if raw.get(k) is None else str(raw[k]))
+        for k in ("next", "parent", "location", "type", "unit", "indicator")
+    }
     return Node(id=node_id, kind=kind, prompt=str(raw.get("prompt", "")), **fields)
 
 
@@ -269,7 +273,7 @@ class Directory:
         locations: Sequence[Item],
         units: Sequence[tuple[Item, str, str]],
     ) -> Directory:
-        """From locations in display order (parents first) and (unit, type, location code) triples."""
+        """From locations in display order (parents first) and (unit, type, location) triples."""
         children: dict[str | None, list[str]] = {}
         for loc in locations:
             children.setdefault(loc.parent, []).append(loc.code)

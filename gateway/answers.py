@@ -32,18 +32,21 @@ def upsert_respondent(session: Session, phone_hash: str, key_version: int, now: 
     stmt = insert_for(session, Respondent).values(
         phone_hash=phone_hash, key_version=key_version, created_at=now, last_seen_at=now
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=["phone_hash"], set_={"last_seen_at": now}
     ).returning(Respondent.id)
-    respondent_id = session.execute(stmt).scalar_one()
+    respondent_id = session.execute(upsert).scalar_one()
     return int(respondent_id)
 
 
 def mark_dirty(session: Session, cells: Iterable[Cell], now: datetime) -> None:
     for cell in sorted(set(cells), key=lambda c: (c.period, c.unit_id, c.indicator)):
         stmt = insert_for(session, DirtyCell).values(
-            period=cell.period, unit_id=cell.unit_id, indicator=cell.indicator,
-            generation=1, marked_at=now,
+            period=cell.period,
+            unit_id=cell.unit_id,
+            indicator=cell.indicator,
+            generation=1,
+            marked_at=now,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["period", "unit_id", "indicator"],
@@ -76,9 +79,15 @@ def store_answers(
         if sub is not None and (sub.option, sub.unit_id) == (effect.option, unit_id):
             continue  # a replayed hop: already stored as given
         if sub is None:
-            sub = Submission(idempotency_key=key, respondent_id=respondent_id, channel=channel,
-                             period=period, institution_type=effect.institution_type,
-                             indicator=effect.indicator, survey_version=survey_version)
+            sub = Submission(
+                idempotency_key=key,
+                respondent_id=respondent_id,
+                channel=channel,
+                period=period,
+                institution_type=effect.institution_type,
+                indicator=effect.indicator,
+                survey_version=survey_version,
+            )
             session.add(sub)
         sub.unit_id = unit_id
         sub.location_id = location_ids.get(effect.location_code)
@@ -103,8 +112,12 @@ def _count(session: Session, sub: Submission, now: datetime) -> set[Cell]:
     )
     cells = {Cell(sub.period, sub.unit_id, sub.indicator)}
     if answer is None:
-        answer = Answer(respondent_id=sub.respondent_id, period=sub.period,
-                        institution_type=sub.institution_type, indicator=sub.indicator)
+        answer = Answer(
+            respondent_id=sub.respondent_id,
+            period=sub.period,
+            institution_type=sub.institution_type,
+            indicator=sub.indicator,
+        )
         session.add(answer)
     else:
         cells.add(Cell(answer.period, answer.unit_id, answer.indicator))

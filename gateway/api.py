@@ -78,22 +78,26 @@ def scores() -> Response:
     items = []
     for score, unit, location in rows:
         suppressed = score.respondents < minimum
-        items.append({
-            "type": unit.type,
-            "level": "unit",
-            "location": {"code": location.code, "name": location.name, "level": location.level},
-            "unit": {"code": unit.code, "name": unit.name},
-            "indicator": score.indicator,
-            "respondents": score.respondents,
-            "dont_know": score.dont_know,
-            "suppressed": suppressed,
-            "mean": None if suppressed or score.mean is None else round(score.mean, 4),
-        })
-    return jsonify({
-        "period": period,
-        "status": "open",
-        "provisional": True,
-        "min_respondents": minimum,
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "items": items,
-    })
+        items.append(
+            {
+                "type": unit.type,
+                "level": "unit",
+                "location": {"code": location.code, "name": location.name, "level": location.level},
+                "unit": {"code": unit.code, "name": unit.name},
+                "indicator": score.indicator,
+                "respondents": score.respondents,
+                "dont_know": score.dont_know,
+                "suppressed": suppressed,
+                "mean": None if suppressed or score.mean is None else round(score.mean, 4),
+            }
+        )
+    return jsonify(
+        {
+            "period": period,
+            "status": "open",
+            "provisional": True,
+            "min_respondents": minimum,
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "items": items,
+        }
+    )

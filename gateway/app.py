@@ -32,7 +32,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     _configure_logging()
     flow = load_flow(settings.config_dir)
     catalog = load_catalog(settings.config_dir)
-    found = _checked(settings.config_dir, _fingerprint(settings.config_dir), settings.ussd_screen_limit)
+    found = _checked(
+        settings.config_dir, _fingerprint(settings.config_dir), settings.ussd_screen_limit
+    )
     if found:
         raise FlowError(list(found))
 
@@ -68,12 +70,15 @@ def _fingerprint(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 @lru_cache(maxsize=8)
-def _checked(config_dir: Path, _fingerprint: tuple[tuple[str, int, int], ...], limit: int) -> tuple[str, ...]:
+def _checked(
+    config_dir: Path, _fingerprint: tuple[tuple[str, int, int], ...], limit: int
+) -> tuple[str, ...]:
     """Walk every screen once per process and config version (tests build many apps)."""
     flow = load_flow(config_dir)
     catalog = load_catalog(config_dir)
-    return tuple(flow_problems(flow, catalog, directory_from_files(config_dir), limit,
-                               GATEWAY_MESSAGES))
+    return tuple(
+        flow_problems(flow, catalog, directory_from_files(config_dir), limit, GATEWAY_MESSAGES)
+    )
 
 
 def _configure_logging() -> None:

@@ -47,7 +47,8 @@ def release_command() -> None:
     gw = current_gateway()
     if gw.settings.is_sqlite:
         Path(gw.settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True)
+            parents=True, exist_ok=True
+        )
     migrate.upgrade(gw.db)
     click.echo(f"database at revision {migrate.current_revision(gw.db)}")
     counts = _load_config(gw, gw.settings.config_dir)
@@ -96,13 +97,13 @@ def flows_check() -> None:
     """Validate the flow: targets, keys, messages, and every screen of every language."""
     from flows.check import problems, screens
     from flows.engine import Context
-
     from gateway.app import GATEWAY_MESSAGES
 
     gw = current_gateway()
     directory = directory_from_files(gw.settings.config_dir)
-    found = problems(gw.flow, gw.catalog, directory, gw.settings.ussd_screen_limit,
-                     GATEWAY_MESSAGES)
+    found = problems(
+        gw.flow, gw.catalog, directory, gw.settings.ussd_screen_limit, GATEWAY_MESSAGES
+    )
     for problem in found:
         click.echo(problem, err=True)
     if found:
@@ -110,8 +111,10 @@ def flows_check() -> None:
     for language in gw.catalog.languages:
         ctx = Context(gw.catalog, directory, language, gw.settings.ussd_screen_limit)
         lengths = [len(screen.body) for _, screen in screens(gw.flow, ctx)]
-        click.echo(f"{language}: {len(lengths)} screens, longest {max(lengths)} of "
-                   f"{gw.settings.ussd_screen_limit} characters")
+        click.echo(
+            f"{language}: {len(lengths)} screens, longest {max(lengths)} of "
+            f"{gw.settings.ussd_screen_limit} characters"
+        )
     click.echo(f"flow {gw.flow.version}: ok")
 
 
@@ -139,8 +142,10 @@ def token_list() -> None:
     with current_gateway().db.session() as session:
         for row in session.scalars(select(ApiToken).order_by(ApiToken.id)):
             state = "revoked" if row.revoked_at else "active"
-            click.echo(f"{row.id}\t{row.name}\t{state}\tprovisional={row.provisional}\t"
-                       f"province={row.province_code or '-'}\tlast used {row.last_used_at or 'never'}")
+            click.echo(
+                f"{row.id}\t{row.name}\t{state}\tprovisional={row.provisional}\t"
+                f"province={row.province_code or '-'}\tlast used {row.last_used_at or 'never'}"
+            )
 
 
 @token_group.command("revoke")
@@ -189,7 +194,9 @@ def urls_command(port: int, host: str) -> None:
     click.echo(f"  USSD callback URL : {base}/at/{token}/ussd")
     click.echo(f"  health            : {base}/healthz   {base}/readyz")
     click.echo(f"  RBF API           : {base}/api/v1/scores?period=YYYYQn  (Bearer token)")
-    click.echo("  first hop         : curl -s -d sessionId=demo-1 -d serviceCode='*123#' "
-               f"-d phoneNumber=+243970000001 -d text= {base}/at/{token}/ussd")
+    click.echo(
+        "  first hop         : curl -s -d sessionId=demo-1 -d serviceCode='*123#' "
+        f"-d phoneNumber=+243970000001 -d text= {base}/at/{token}/ussd"
+    )
     click.echo("  next hops         : repeat with text=1, then text=1*1, text=1*1*1 ...")
     sys.stdout.flush()

@@ -21,7 +21,17 @@ from sqlalchemy.orm import Session
 from flows import Catalog, Directory, Flow, Item
 from gateway.models import INSTITUTION_TYPES, LEVELS, InstitutionUnit, Location
 
-LOCATION_FIELDS = ("code", "name", "ussd_name", "level", "kind", "parent", "pcode", "source", "aliases")
+LOCATION_FIELDS = (
+    "code",
+    "name",
+    "ussd_name",
+    "level",
+    "kind",
+    "parent",
+    "pcode",
+    "source",
+    "aliases",
+)
 UNIT_FIELDS = ("code", "name", "ussd_name", "type", "location", "illustrative")
 PARENT_LEVEL = {"province": None, "territory": "province", "collectivity": "territory"}
 
@@ -74,14 +84,19 @@ def load_catalog(config_dir: Path) -> Catalog:
     return Catalog(ordered, default_language="fr")
 
 
-def _rows(path: Path, fields: tuple[str, ...], problems: list[str]) -> list[tuple[int, dict[str, str]]]:
+def _rows(
+    path: Path, fields: tuple[str, ...], problems: list[str]
+) -> list[tuple[int, dict[str, str]]]:
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = [f for f in fields if f not in (reader.fieldnames or [])]
         if missing:
             problems.append(f"{path.name}: missing columns {', '.join(missing)}")
             return []
-        return [(i + 2, {k: (v or "").strip() for k, v in row.items() if k}) for i, row in enumerate(reader)]
+        return [
+            (i + 2, {k: (v or "").strip() for k, v in row.items() if k})
+            for i, row in enumerate(reader)
+        ]
 
 
 def read_locations(config_dir: Path) -> list[LocationRow]:
@@ -104,13 +119,26 @@ def read_locations(config_dir: Path) -> list[LocationRow]:
         parent = row["parent"] or None
         expected = PARENT_LEVEL[level]
         if (parent is None) != (expected is None):
-            problems.append(f"{where}: a {level} {'has no' if expected is None else 'needs a'} parent")
+            problems.append(
+                f"{where}: a {level} {'has no' if expected is None else 'needs a'} parent"
+            )
         elif parent is not None and levels.get(parent) != expected:
             problems.append(f"{where}: parent {parent} must be a {expected} listed above this line")
         levels[code] = level
         aliases = [a.strip() for a in row["aliases"].split("|") if a.strip()]
-        out.append(LocationRow(code, row["name"], row["ussd_name"], level, row["kind"] or level,
-                               parent, row["pcode"].lower() == "yes", row["source"] or "project", aliases))
+        out.append(
+            LocationRow(
+                code,
+                row["name"],
+                row["ussd_name"],
+                level,
+                row["kind"] or level,
+                parent,
+                row["pcode"].lower() == "yes",
+                row["source"] or "project",
+                aliases,
+            )
+        )
     if problems:
         raise ConfigError(problems)
     return out
@@ -133,8 +161,16 @@ def read_units(config_dir: Path, location_codes: set[str]) -> list[UnitRow]:
             problems.append(f"{where}: type must be one of {', '.join(INSTITUTION_TYPES)}")
         if row["location"] not in location_codes:
             problems.append(f"{where}: unknown location {row['location']}")
-        out.append(UnitRow(row["code"], row["name"], row["ussd_name"], row["type"], row["location"],
-                           row["illustrative"].lower() == "yes"))
+        out.append(
+            UnitRow(
+                row["code"],
+                row["name"],
+                row["ussd_name"],
+                row["type"],
+                row["location"],
+                row["illustrative"].lower() == "yes",
+            )
+        )
     if problems:
         raise ConfigError(problems)
     return out
@@ -144,37 +180,51 @@ def load_into_database(session: Session, config_dir: Path) -> dict[str, int]:
     """Upsert locations and units from `config_dir`; returns counts of what changed."""
     locations = read_locations(config_dir)
     units = read_units(config_dir, {loc.code for loc in locations})
-    counts = {"locations_added": 0, "locations_updated": 0, "units_added": 0,
-              "units_updated": 0, "units_deactivated": 0}
+    counts = {
+        "locations_added": 0,
+        "locations_updated": 0,
+        "units_added": 0,
+        "units_updated": 0,
+        "units_deactivated": 0,
+    }
     existing = {loc.code: loc for loc in session.scalars(select(Location))}
     for position, row in enumerate(locations):
         loc = existing.get(row.code)
         parent_id = existing[row.parent].id if row.parent else None
-        values = {"name": row.name, "ussd_name": row.ussd_name, "level": row.level,
-                  "kind": row.kind, "parent_id": parent_id, "is_pcode": row.is_pcode,
-                  "source": row.source, "aliases": row.aliases, "position": position}
+        values: dict[str, Any] = {
+            "name": row.name,
+            "ussd_name": row.ussd_name,
+            "level": row.level,
+            "kind": row.kind,
+            "parent_id": parent_id,
+            "is_pcode": row.is_pcode,
+            "source": row.source,
+            "aliases": row.aliases,
+            "position": position,
+        }
         if loc is None:
             loc = Location(code=row.code, **values)
             session.add(loc)
             session.flush()
             existing[row.code] = loc
             counts["locations_added"] += 1
-        elif any(getattr(loc, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(loc, k, v)
+        elif _apply(loc, values):
             counts["locations_updated"] += 1
     current = {u.code: u for u in session.scalars(select(InstitutionUnit))}
     for urow in units:
         unit = current.get(urow.code)
-        uvalues = {"name": urow.name, "ussd_name": urow.ussd_name, "type": urow.type,
-                   "location_id": existing[urow.location].id, "illustrative": urow.illustrative,
-                   "active": True}
+        uvalues: dict[str, Any] = {
+            "name": urow.name,
+            "ussd_name": urow.ussd_name,
+            "type": urow.type,
+            "location_id": existing[urow.location].id,
+            "illustrative": urow.illustrative,
+            "active": True,
+        }
         if unit is None:
             session.add(InstitutionUnit(code=urow.code, **uvalues))
             counts["units_added"] += 1
-        elif any(getattr(unit, k) != v for k, v in uvalues.items()):
-            for k, v in uvalues.items():
-                setattr(unit, k, v)
+        elif _apply(unit, uvalues):
             counts["units_updated"] += 1
     listed = {u.code for u in units}
     for code, unit in current.items():
@@ -185,8 +235,16 @@ def load_into_database(session: Session, config_dir: Path) -> dict[str, int]:
     return counts
 
 
+def _apply(row: object, values: dict[str, Any]) -> bool:
+    """Set `values` on `row`; True when anything changed."""
+    changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+    for key, value in changed.items():
+        setattr(row, key, value)
+    return bool(changed)
+
+
 def directory_from_files(config_dir: Path) -> Directory:
-    """The directory as `config/` describes it, for validating the flow before any database exists."""
+    """The directory as `config/` describes it: validates the flow before any database exists."""
     locations = read_locations(config_dir)
     units = read_units(config_dir, {loc.code for loc in locations})
     return Directory.build(

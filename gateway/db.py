@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.dml import Insert
 
 
 class Database:
@@ -66,15 +65,20 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": 15})
         _configure_sqlite(engine)
         return engine
+    parsed = make_url(url)
+    # A USSD hop has 15 s in all: fail fast rather than wait on a dead server. Options already in
+    # the URL (e.g. a search_path) are kept.
+    options = " ".join(
+        filter(None, [str(parsed.query.get("options", "")), "-c statement_timeout=10000"])
+    )
     return create_engine(
-        url,
+        parsed.difference_update_query(["options"]),
         echo=echo,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
         pool_timeout=5,
-        # A USSD hop has 15 s in all: fail fast rather than wait on a dead server.
-        connect_args={"connect_timeout": 3, "options": "-c statement_timeout=10000"},
+        connect_args={"connect_timeout": 3, "options": options},
     )
 
 
@@ -95,7 +99,7 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def insert_for(session: Session, table: Any) -> Insert:
+def insert_for(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that supports ON CONFLICT on both PostgreSQL and SQLite."""
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":

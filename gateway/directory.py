@@ -27,18 +27,27 @@ class Snapshot:
 def read_snapshot(db: Database) -> Snapshot:
     with db.session() as session:
         locs = session.execute(
-            select(Location.id, Location.code, Location.ussd_name, Location.parent_id)
-            .order_by(Location.position, Location.code)
+            select(Location.id, Location.code, Location.ussd_name, Location.parent_id).order_by(
+                Location.position, Location.code
+            )
         ).all()
         units = session.execute(
-            select(InstitutionUnit.id, InstitutionUnit.code, InstitutionUnit.ussd_name,
-                   InstitutionUnit.type, InstitutionUnit.location_id)
+            select(
+                InstitutionUnit.id,
+                InstitutionUnit.code,
+                InstitutionUnit.ussd_name,
+                InstitutionUnit.type,
+                InstitutionUnit.location_id,
+            )
             .where(InstitutionUnit.active.is_(True))
             .order_by(InstitutionUnit.code)
         ).all()
     code_of = {row.id: row.code for row in locs}
     directory = Directory.build(
-        [Item(r.code, r.ussd_name, code_of.get(r.parent_id) if r.parent_id else None) for r in locs],
+        [
+            Item(r.code, r.ussd_name, code_of.get(r.parent_id) if r.parent_id else None)
+            for r in locs
+        ],
         [(Item(u.code, u.ussd_name), u.type, code_of[u.location_id]) for u in units],
     )
     return Snapshot(

@@ -1,4 +1,4 @@
-"""Database models (SQLAlchemy 2 typed mappings). The migrations in `gateway/migrations` create them.
+"""Database models (SQLAlchemy 2 typed mappings), created by the migrations in `migrations/`.
 
 Rules (DESIGN §5), each enforced by a constraint, not by hope:
 - a respondent is only an HMAC of the E.164 number with a key version; no raw number anywhere;
@@ -14,6 +14,7 @@ Rules (DESIGN §5), each enforced by a constraint, not by hope:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -29,7 +30,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -41,7 +41,7 @@ NAMING = {
 class Base(DeclarativeBase):
     # Named constraints, so later migrations can alter them on SQLite (batch mode) and PostgreSQL.
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True)}
 
 
 INSTITUTION_TYPES = ("police", "justice", "administration")
@@ -66,7 +66,9 @@ class Location(Base):
     name: Mapped[str] = mapped_column(String(120))
     ussd_name: Mapped[str] = mapped_column(String(40))
     level: Mapped[str] = mapped_column(String(20))  # province | territory | collectivity
-    kind: Mapped[str] = mapped_column(String(20))  # province, ville, territoire, commune, chefferie...
+    kind: Mapped[str] = mapped_column(
+        String(20)
+    )  # province, ville, territoire, commune, chefferie...
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
     is_pcode: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(60))

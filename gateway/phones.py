@@ -1,7 +1,7 @@
 """Phone numbers: normalise to E.164, then keep only an HMAC pseudonym.
 
 Rules (DESIGN §5):
-- `+243 97…`, `00243 97…`, `097…` and `243 97…` are one person: parsed with `phonenumbers`, region CD;
+- `+243 97…`, `00243 97…`, `097…` and `243 97…` are one person (`phonenumbers`, region CD);
 - the pseudonym is HMAC-SHA256(PHONE_HASH_KEY, E.164) in hex, stored with the key's version; the
   key lives in the environment, never in the database;
 - a raw number never leaves this module except as that pseudonym: `redact` is what logs may show.

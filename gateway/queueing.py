@@ -2,7 +2,7 @@
 
 Rules (DESIGN §7):
 - Redis is disposable: every job is also represented by a row in the database (a dirty cell), and
-  the sweeper re-enqueues whatever was lost; so a failed enqueue is logged and counted, never raised.
+  the sweeper re-enqueues whatever was lost; a failed enqueue is logged and counted, never raised.
 - Short socket timeouts bound the wait on a stopped or hung Redis; after a failure the queue stops
   trying for a short cool-down, so a hung Redis costs one timeout, not one per hop.
 - With no `REDIS_URL` (embedded mode) jobs run in-process on one background thread, after the reply.
@@ -36,7 +36,7 @@ COOL_DOWN = 5.0
 
 class JobQueue(Protocol):
     def enqueue(self, func: str, *args: Any, job_id: str) -> bool:
-        """Queue `func` (a dotted name) unless the same job id is already queued; False on failure."""
+        """Queue `func` (a dotted name) unless that job id is already queued; False on failure."""
         ...
 
     def close(self) -> None: ...
@@ -94,7 +94,9 @@ class RedisJobQueue:
         except (RedisError, OSError) as exc:
             self.failures += 1
             self._paused_until = time.monotonic() + self.cool_down
-            log.warning("enqueue %s failed (%s); the sweeper will retry it", job_id, type(exc).__name__)
+            log.warning(
+                "enqueue %s failed (%s); the sweeper will retry it", job_id, type(exc).__name__
+            )
             return False
         return True
 

@@ -85,105 +85,122 @@ class Settings:
         return _build(env)
 
 
-def _build(env: dict[str, str]) -> Settings:
-    missing: list[str] = []
-    invalid: list[str] = []
-    used: list[str] = []
-    mode = env.get("GATEWAY_ENV", "development").strip() or "development"
-    if mode not in ENVIRONMENTS:
-        invalid.append(f"GATEWAY_ENV (one of {', '.join(ENVIRONMENTS)})")
-    production = mode == "production"
+class _Reader:
+    """Reads one environment, collecting every missing or invalid name instead of stopping early."""
 
-    def secret(name: str, min_len: int) -> str:
-        value = env.get(name, "").strip()
-        if not value:
-            if production:
-                missing.append(name)
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.missing: list[str] = []
+        self.invalid: list[str] = []
+        self.used: list[str] = []
+        self.mode = env.get("GATEWAY_ENV", "development").strip() or "development"
+        if self.mode not in ENVIRONMENTS:
+            self.invalid.append(f"GATEWAY_ENV (one of {', '.join(ENVIRONMENTS)})")
+        self.production = self.mode == "production"
+
+    def text(self, name: str) -> str | None:
+        return self.env.get(name, "").strip() or None
+
+    def secret(self, name: str, min_len: int) -> str:
+        value = self.text(name)
+        if value is None:
+            if self.production:
+                self.missing.append(name)
                 return ""
-            used.append(name)
+            self.used.append(name)
             return DEV_DEFAULTS[name]
-        if production and len(value) < min_len:
-            invalid.append(f"{name} (at least {min_len} characters in production)")
-        if production and value == DEV_DEFAULTS[name]:
-            invalid.append(f"{name} (the development default may not be used in production)")
+        if self.production and len(value) < min_len:
+            self.invalid.append(f"{name} (at least {min_len} characters in production)")
+        if self.production and value == DEV_DEFAULTS[name]:
+            self.invalid.append(f"{name} (the development default may not be used in production)")
         return value
 
-    raw_db = env.get("DATABASE_URL", "").strip()
-    if not raw_db:
-        if production:
-            missing.append("DATABASE_URL")
-        else:
-            used.append("DATABASE_URL")
-        raw_db = f"sqlite:///{DEFAULT_SQLITE}"
-    database_url = normalise_database_url(raw_db)
-    if database_url is None:
-        invalid.append("DATABASE_URL (postgres://, postgresql:// or sqlite:///)")
-        database_url = ""
-
-    redis_url = env.get("REDIS_URL", "").strip() or None
-    if redis_url is None and production:
-        missing.append("REDIS_URL")
-    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        invalid.append("REDIS_URL (redis://, rediss:// or unix://)")
-
-    secret_key = secret("SECRET_KEY", 32)
-    webhook_token = secret("WEBHOOK_TOKEN", 24)
-    if webhook_token and not _TOKEN_RE.match(webhook_token):
-        invalid.append("WEBHOOK_TOKEN (letters, digits, '-' and '_' only: it is part of a URL)")
-    phone_hash_key = secret("PHONE_HASH_KEY", 32)
-
-    def integer(name: str, default: int, low: int, high: int) -> int:
-        raw = env.get(name, "").strip()
-        if not raw:
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.text(name)
+        if raw is None:
             return default
         try:
             value = int(raw)
         except ValueError:
-            invalid.append(f"{name} (a whole number)")
+            self.invalid.append(f"{name} (a whole number)")
             return default
         if not low <= value <= high:
-            invalid.append(f"{name} (between {low} and {high})")
+            self.invalid.append(f"{name} (between {low} and {high})")
         return value
 
-    def number(name: str, default: float, low: float, high: float) -> float:
-        raw = env.get(name, "").strip()
-        if not raw:
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self.text(name)
+        if raw is None:
             return default
         try:
             value = float(raw)
         except ValueError:
-            invalid.append(f"{name} (a number)")
+            self.invalid.append(f"{name} (a number)")
             return default
         if not low <= value <= high:
-            invalid.append(f"{name} (between {low} and {high})")
+            self.invalid.append(f"{name} (between {low} and {high})")
         return value
 
-    settings = Settings(
-        env=mode,
-        database_url=database_url,
-        redis_url=redis_url,
-        secret_key=secret_key,
-        webhook_token=webhook_token,
-        phone_hash_key=phone_hash_key,
-        phone_hash_key_version=integer("PHONE_HASH_KEY_VERSION", 1, 1, 1000),
-        min_respondents=integer("MIN_RESPONDENTS", 10, 1, 10_000),
-        ussd_screen_limit=integer("USSD_SCREEN_LIMIT", 160, 60, 182),
-        config_dir=Path(env.get("CONFIG_DIR", "").strip() or DEFAULT_CONFIG_DIR),
-        enqueue_timeout=number("ENQUEUE_TIMEOUT", 0.25, 0.01, 5.0),
-        sweep_interval=number("SWEEP_INTERVAL", 30.0, 0.1, 3600.0),
-        at_username=env.get("AT_USERNAME") or None,
-        at_api_key=env.get("AT_API_KEY") or None,
-        at_sender=env.get("AT_SENDER") or None,
-        at_api_url=env.get("AT_API_URL") or None,
-        defaults_used=tuple(used),
-    )
-    if missing or invalid:
+    def database_url(self) -> str:
+        raw = self.text("DATABASE_URL")
+        if raw is None:
+            if self.production:
+                self.missing.append("DATABASE_URL")
+            else:
+                self.used.append("DATABASE_URL")
+            raw = f"sqlite:///{DEFAULT_SQLITE}"
+        url = normalise_database_url(raw)
+        if url is None:
+            self.invalid.append("DATABASE_URL (postgres://, postgresql:// or sqlite:///)")
+            return ""
+        return url
+
+    def redis_url(self) -> str | None:
+        url = self.text("REDIS_URL")
+        if url is None and self.production:
+            self.missing.append("REDIS_URL")
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            self.invalid.append("REDIS_URL (redis://, rediss:// or unix://)")
+        return url
+
+    def webhook_token(self) -> str:
+        token = self.secret("WEBHOOK_TOKEN", 24)
+        if token and not _TOKEN_RE.match(token):
+            self.invalid.append("WEBHOOK_TOKEN (letters, digits, '-' and '_' only: it is in a URL)")
+        return token
+
+    def raise_if_wrong(self) -> None:
         parts = []
-        if missing:
-            parts.append("missing: " + ", ".join(missing))
-        if invalid:
-            parts.append("invalid: " + "; ".join(invalid))
-        raise SettingsError(f"Settings ({mode}) " + " | ".join(parts))
+        if self.missing:
+            parts.append("missing: " + ", ".join(self.missing))
+        if self.invalid:
+            parts.append("invalid: " + "; ".join(self.invalid))
+        if parts:
+            raise SettingsError(f"Settings ({self.mode}) " + " | ".join(parts))
+
+
+def _build(env: dict[str, str]) -> Settings:
+    r = _Reader(env)
+    settings = Settings(
+        env=r.mode,
+        database_url=r.database_url(),
+        redis_url=r.redis_url(),
+        secret_key=r.secret("SECRET_KEY", 32),
+        webhook_token=r.webhook_token(),
+        phone_hash_key=r.secret("PHONE_HASH_KEY", 32),
+        phone_hash_key_version=r.integer("PHONE_HASH_KEY_VERSION", 1, 1, 1000),
+        min_respondents=r.integer("MIN_RESPONDENTS", 10, 1, 10_000),
+        ussd_screen_limit=r.integer("USSD_SCREEN_LIMIT", 160, 60, 182),
+        config_dir=Path(r.text("CONFIG_DIR") or DEFAULT_CONFIG_DIR),
+        enqueue_timeout=r.number("ENQUEUE_TIMEOUT", 0.25, 0.01, 5.0),
+        sweep_interval=r.number("SWEEP_INTERVAL", 30.0, 0.1, 3600.0),
+        at_username=r.text("AT_USERNAME"),
+        at_api_key=r.text("AT_API_KEY"),
+        at_sender=r.text("AT_SENDER"),
+        at_api_url=r.text("AT_API_URL"),
+        defaults_used=tuple(r.used),
+    )
+    r.raise_if_wrong()
     return settings
 
 
@@ -191,7 +208,7 @@ def normalise_database_url(url: str) -> str | None:
     """Map provider URL forms onto SQLAlchemy's; None when the scheme is not supported."""
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     if url.startswith("sqlite:///"):
         return url
     return None

@@ -28,8 +28,13 @@ def create_token(
     session: Session, name: str, *, provisional: bool = False, province: str | None = None
 ) -> tuple[ApiToken, str]:
     token = PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(name=name, token_hash=hash_token(token), provisional=provisional,
-                   province_code=province, created_at=datetime.now(UTC))
+    row = ApiToken(
+        name=name,
+        token_hash=hash_token(token),
+        provisional=provisional,
+        province_code=province,
+        created_at=datetime.now(UTC),
+    )
     session.add(row)
     session.flush()
     return row, token

@@ -46,8 +46,9 @@ def screen_response(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain")
 
 
-def polite_end(gw: GatewayState, message_id: str, language: str, status: int = 200,
-               field: str | None = None) -> Response:
+def polite_end(
+    gw: GatewayState, message_id: str, language: str, status: int = 200, field: str | None = None
+) -> Response:
     text = gw.catalog.text(language, message_id)
     if field is not None:
         text = f"{text} ({field})"
@@ -88,18 +89,27 @@ def _hop(gw: GatewayState, session_id: str, e164: str, path: list[str], language
         try:
             with gw.db.transaction() as session:
                 respondent_id = upsert_respondent(
-                    session, pseudonym(e164, gw.settings.phone_hash_key),
-                    gw.settings.phone_hash_key_version, now,
+                    session,
+                    pseudonym(e164, gw.settings.phone_hash_key),
+                    gw.settings.phone_hash_key_version,
+                    now,
                 )
                 cells = store_answers(
-                    session, respondent_id=respondent_id, channel="ussd", session_key=session_id,
-                    effects=result.effects, unit_ids=snapshot.unit_ids,
-                    location_ids=snapshot.location_ids, survey_version=gw.flow.version, now=now,
+                    session,
+                    respondent_id=respondent_id,
+                    channel="ussd",
+                    session_key=session_id,
+                    effects=result.effects,
+                    unit_ids=snapshot.unit_ids,
+                    location_ids=snapshot.location_ids,
+                    survey_version=gw.flow.version,
+                    now=now,
                 )
         except UnknownUnit:
             gw.directory.invalidate()
             raise
         for cell in sorted(cells):
-            gw.queue.enqueue(REFRESH_CELL, cell.period, cell.unit_id, cell.indicator,
-                             job_id=cell.job_id)
+            gw.queue.enqueue(
+                REFRESH_CELL, cell.period, cell.unit_id, cell.indicator, job_id=cell.job_id
+            )
     return screen_response(result.screen.wire())

@@ -43,8 +43,10 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     stop = threading.Event()
     if not burst:
         threading.Thread(
-            target=_ticker, args=(ticker_queue, settings.sweep_interval, stop),
-            name="sweep-ticker", daemon=True,
+            target=_ticker,
+            args=(ticker_queue, settings.sweep_interval, stop),
+            name="sweep-ticker",
+            daemon=True,
         ).start()
     worker = Worker([QUEUE_NAME], connection=connection, name=name)
     try:

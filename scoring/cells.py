@@ -61,7 +61,9 @@ def upsert_score(session: Session, cell: Cell, sums: CellSums, now: datetime) ->
     stmt = insert_for(session, Score).values(
         period=cell.period, unit_id=cell.unit_id, indicator=cell.indicator, **values
     )
-    stmt = stmt.on_conflict_do_update(index_elements=["period", "unit_id", "indicator"], set_=values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["period", "unit_id", "indicator"], set_=values
+    )
     session.execute(stmt)
 
 

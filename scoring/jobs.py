@@ -61,9 +61,7 @@ def refresh_cell(
     return {"respondents": sums.respondents, "dont_know": sums.dont_know, "clean": clean}
 
 
-def sweep_dirty_cells(
-    *, database: Database | None = None, queue: JobQueue | None = None
-) -> int:
+def sweep_dirty_cells(*, database: Database | None = None, queue: JobQueue | None = None) -> int:
     """Enqueue a refresh for every dirty cell; return how many were enqueued."""
     db = database or default_database()
     if queue is None:
@@ -78,8 +76,9 @@ def sweep_dirty_cells(
         ).all()
     sent = 0
     for period, unit_id, indicator in cells:
-        if queue.enqueue(REFRESH_CELL, period, unit_id, indicator,
-                         job_id=Cell(period, unit_id, indicator).job_id):
+        if queue.enqueue(
+            REFRESH_CELL, period, unit_id, indicator, job_id=Cell(period, unit_id, indicator).job_id
+        ):
             sent += 1
     if cells:
         log.info("sweep: %d dirty cells, %d enqueued", len(cells), sent)

@@ -33,8 +33,9 @@ def ussd_form(session_id: str, phone: str, text: str, network: str = "63001") ->
     }
 
 
-def play(client: Any, phone: str, inputs: list[str], session_id: str | None = None,
-         url: str = USSD_URL) -> list[tuple[int, str]]:
+def play(
+    client: Any, phone: str, inputs: list[str], session_id: str | None = None, url: str = USSD_URL
+) -> list[tuple[int, str]]:
     """Play a whole session hop by hop; returns (status, body) of every hop."""
     sid = session_id or new_session_id()
     out = []

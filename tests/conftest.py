@@ -56,7 +56,9 @@ def unavailable(what: str, why: str) -> None:
 
 
 def _pg_admin_url(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://").replace("postgres://", "postgresql://")
+    return url.replace("postgresql+psycopg://", "postgresql://").replace(
+        "postgres://", "postgresql://"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -164,6 +166,7 @@ def db(app: Any) -> Database:
 
 # --- Redis and RQ ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """The shared Redis (a database number of its own), flushed before and after the test."""
@@ -204,9 +207,21 @@ class PrivateRedis:
             unavailable("redis-server", "not on PATH")
             return
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -238,7 +253,12 @@ def run_worker_burst(env: dict[str, str], timeout: float = 120) -> subprocess.Co
     full_env.update(env)
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "gateway", "worker", "--burst"],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result

@@ -26,8 +26,9 @@ def api_token(db) -> str:
 
 
 def scores(client, token: str, period: str) -> list[dict]:
-    response = client.get(f"/api/v1/scores?period={period}",
-                          headers={"Authorization": f"Bearer {token}"})
+    response = client.get(
+        f"/api/v1/scores?period={period}", headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     items: list[dict] = response.get_json()["items"]
     return items
@@ -57,8 +58,11 @@ def test_session_to_score_through_a_real_worker(make_app, database_url, redis_ur
     item = items[0]
     assert item["type"] == "police"
     assert item["unit"]["code"] == GOMA_POLICE_UNIT
-    assert item["location"] == {"code": "NK-V-GOM-GOM", "name": "Commune de Goma",
-                                "level": "collectivity"}
+    assert item["location"] == {
+        "code": "NK-V-GOM-GOM",
+        "name": "Commune de Goma",
+        "level": "collectivity",
+    }
     assert (item["respondents"], item["mean"], item["suppressed"]) == (1, 4.0, False)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0

@@ -35,7 +35,11 @@ def test_whole_session_stores_one_answer_and_its_score(app, client, db):
         answer = s.scalars(select(Answer)).one()
         unit = s.get(InstitutionUnit, answer.unit_id)
         assert unit is not None and unit.code == GOMA_POLICE_UNIT
-        assert (answer.institution_type, answer.indicator, answer.value) == ("police", "satisfaction", 4)
+        assert (answer.institution_type, answer.indicator, answer.value) == (
+            "police",
+            "satisfaction",
+            4,
+        )
         assert answer.survey_version == app.extensions["gateway"].flow.version
         assert answer.channel == "ussd"
         respondent = s.scalars(select(Respondent)).one()
@@ -76,7 +80,9 @@ def test_a_later_session_replaces_the_countable_answer_and_marks_both_cells(app,
         answer = s.scalars(select(Answer)).one()  # but one countable answer
         assert answer.value == 5
         scores = {sc.unit_id: sc for sc in s.scalars(select(Score))}
-        old_unit = s.scalar(select(InstitutionUnit.id).where(InstitutionUnit.code == GOMA_POLICE_UNIT))
+        old_unit = s.scalar(
+            select(InstitutionUnit.id).where(InstitutionUnit.code == GOMA_POLICE_UNIT)
+        )
         assert scores[old_unit].respondents == 0 and scores[old_unit].mean is None
         assert scores[answer.unit_id].respondents == 1 and scores[answer.unit_id].mean == 5.0
 
@@ -98,7 +104,9 @@ def test_dial_through_stores_the_answer_on_the_first_hop(client, db):
 
 
 def test_wrong_token_is_404_and_stores_nothing(client, db):
-    response = client.post(f"/at/{TOKEN}x/ussd", data=ussd_form(new_session_id(), PHONE, "1*1*1*1*5"))
+    response = client.post(
+        f"/at/{TOKEN}x/ussd", data=ussd_form(new_session_id(), PHONE, "1*1*1*1*5")
+    )
     assert response.status_code == 404
     assert count(db, Submission) == 0
 
