@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from gateway import migrate
@@ -42,6 +43,7 @@ def _load_config(gw: GatewayState, config_dir: Path) -> dict[str, int]:
 
 
 @click.command("release")
+@with_appcontext
 def release_command() -> None:
     """Prepare the database: migrate (from empty or older), then load config/ idempotently."""
     gw = current_gateway()
@@ -55,7 +57,7 @@ def release_command() -> None:
     click.echo("config loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)
 def db_group() -> None:
     """Database schema."""
 
@@ -75,7 +77,7 @@ def db_current() -> None:
     click.echo(f"database {migrate.current_revision(gw.db)}, latest {migrate.head_revision()}")
 
 
-@click.group("config")
+@click.group("config", cls=AppGroup)
 def config_group() -> None:
     """Data in config/."""
 
@@ -87,7 +89,7 @@ def config_load() -> None:
     click.echo("config loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-@click.group("flows")
+@click.group("flows", cls=AppGroup)
 def flows_group() -> None:
     """The USSD flow."""
 
@@ -118,7 +120,7 @@ def flows_check() -> None:
     click.echo(f"flow {gw.flow.version}: ok")
 
 
-@click.group("api-token")
+@click.group("api-token", cls=AppGroup)
 def token_group() -> None:
     """Tokens for the RBF API."""
 
@@ -161,6 +163,7 @@ def token_revoke(token_id: int) -> None:
 
 
 @click.command("worker")
+@with_appcontext
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
 def worker_command(burst: bool) -> None:
     """Run an RQ worker on the scores queue (with its scheduler and the dirty-cell sweeper)."""
@@ -170,6 +173,7 @@ def worker_command(burst: bool) -> None:
 
 
 @click.command("sweep")
+@with_appcontext
 def sweep_command() -> None:
     """Enqueue a refresh for every dirty cell now (what the worker does periodically)."""
     from scoring.jobs import sweep_dirty_cells
@@ -182,6 +186,7 @@ def sweep_command() -> None:
 
 
 @click.command("urls")
+@with_appcontext
 @click.option("--port", default=5000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 def urls_command(port: int, host: str) -> None:

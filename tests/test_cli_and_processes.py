@@ -1,0 +1,162 @@
+"""The CLI and the Procfile's processes, run for real: release from empty, tokens, flows check,
+gunicorn serving a hop, production refusing to start without its settings."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from gateway import create_app
+from gateway.models import ApiToken, Location
+from gateway.settings import Settings
+from tests.africastalking import TOKEN, USSD_URL, new_session_id, ussd_form
+from tests.conftest import ROOT, env_for, free_port
+
+
+def procfile() -> dict[str, str]:
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "GATEWAY_ENV")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+def test_procfile_is_exactly_release_web_worker():
+    entries = procfile()
+    assert list(entries) == ["release", "web", "worker"]
+    assert "gateway:create_app()" in entries["web"] and "$PORT" in entries["web"].replace("{", "")
+    assert entries["release"] == "flask --app gateway release"
+    assert entries["worker"] == "flask --app gateway worker"
+
+
+def test_release_then_web_serve_a_hop_from_an_empty_database(tmp_path):
+    env = subprocess_env(env_for(f"sqlite:///{tmp_path / 'fresh.db'}"))
+    commands = procfile()
+    for _ in range(2):  # release is idempotent: run it twice
+        done = subprocess.run(commands["release"], shell=True, cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "locations_added 0" in done.stdout  # second run: nothing new
+    port = free_port()
+    env["PORT"] = str(port)
+    log = (tmp_path / "web.log").open("wb")
+    web = subprocess.Popen(commands["web"], shell=True, cwd=ROOT, env=env,
+                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "web.log").read_text()[-2000:]
+            time.sleep(0.2)
+        assert requests.get(f"{base}/readyz", timeout=5).json()["checks"]["database"] == "ok"
+        sid = new_session_id()
+        bodies = []
+        for text in ["", "1", "1*1", "1*1*1", "1*1*1*1", "1*1*1*1*5"]:
+            response = requests.post(base + USSD_URL, data=ussd_form(sid, "+243810000001", text),
+                                     timeout=10)
+            assert response.status_code == 200
+            assert response.headers["Content-Type"].startswith("text/plain")
+            bodies.append(response.text)
+        assert bodies[0].startswith("CON ") and bodies[-1].startswith("END Merci")
+        assert requests.post(f"{base}/at/not-{TOKEN}/ussd", data={}, timeout=5).status_code == 404
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(timeout=30)
+        log.close()
+    assert "810000001" not in (tmp_path / "web.log").read_text()  # access log: no numbers
+
+
+def test_production_refuses_to_start_without_its_settings(tmp_path):
+    env = subprocess_env({"GATEWAY_ENV": "production"})
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "gateway", "release"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode != 0
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "WEBHOOK_TOKEN", "PHONE_HASH_KEY"):
+        assert name in done.stderr
+    assert not (tmp_path / "instance").exists()
+
+
+@pytest.fixture
+def cli(database_url):
+    app = create_app(Settings.from_env(environ=env_for(database_url)))
+    yield app, app.test_cli_runner()
+    app.extensions["gateway"].close()
+
+
+def test_api_token_create_prints_the_token_once_on_the_last_line(cli):
+    app, runner = cli
+    result = runner.invoke(args=["api-token", "create", "orbf-nord-kivu", "--province", "CD61"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    assert token.startswith("rbf_") and len(token) > 40
+    client = app.test_client()
+    response = client.get("/api/v1/scores?period=2026Q4",
+                          headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    listing = runner.invoke(args=["api-token", "list"])
+    assert "orbf-nord-kivu" in listing.output and token not in listing.output
+    with app.extensions["gateway"].db.session() as session:
+        row = session.scalars(select(ApiToken)).one()
+        assert row.province_code == "CD61" and row.provisional is False
+    assert runner.invoke(args=["api-token", "revoke", str(row.id)]).exit_code == 0
+    assert runner.invoke(args=["api-token", "revoke", str(row.id)]).exit_code != 0
+    response = client.get("/api/v1/scores?period=2026Q4",
+                          headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+def test_flows_check_and_release_commands(cli):
+    app, runner = cli
+    result = runner.invoke(args=["flows", "check"])
+    assert result.exit_code == 0, result.output
+    for language in ("fr", "sw", "ln"):
+        assert f"{language}: " in result.output
+    release = runner.invoke(args=["release"])
+    assert release.exit_code == 0, release.output
+    assert "locations_added 0" in release.output
+    with app.extensions["gateway"].db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Location)) == 92
+
+
+def test_urls_prints_the_webhook_and_a_curl_line(cli):
+    _, runner = cli
+    result = runner.invoke(args=["urls", "--port", "5055"])
+    assert f"http://127.0.0.1:5055/at/{TOKEN}/ussd" in result.output
+    curl = next(line for line in result.output.splitlines() if "curl" in line)
+    assert "text=" in shlex.split(curl.split(":", 1)[1])[-2]
+
+
+def test_health_reports_redis_without_requiring_it(make_app, private_redis):
+    app = make_app(private_redis.url)
+    client = app.test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"]["redis"] == "ok"
+    private_redis.stop()
+    ready = client.get("/readyz")
+    assert ready.status_code == 200  # the database is the source of truth; Redis is reported
+    assert ready.get_json()["checks"]["redis"].startswith("unreachable")
