@@ -98,10 +98,12 @@ class Flow:
     def from_dict(cls, data: Mapping[str, Any]) -> Flow:
         """Build and structurally validate a flow; raise FlowError naming every problem."""
         problems: list[str] = []
-        types = tuple((str(t["code"]), str(t["label"])) for t in data.get("types", []))
+        types = tuple(_type(t, problems) for t in data.get("types", []))
         if not types:
             problems.append("survey: no institution types")
         type_codes = {code for code, _ in types}
+        if len(type_codes) != len(types):
+            problems.append("survey: institution type codes are not unique")
         indicators: dict[str, Indicator] = {}
         for raw in data.get("indicators", []):
             ind = _indicator(raw, type_codes, problems)
@@ -131,6 +133,13 @@ class Flow:
             types=types,
             indicators=indicators,
         )
+
+
+def _type(raw: Mapping[str, Any], problems: list[str]) -> tuple[str, str]:
+    code, label = str(raw.get("code", "")), str(raw.get("label", ""))
+    if not code or not label:
+        problems.append(f"type {code or '?'}: needs a code and a label")
+    return code, label
 
 
 def _indicator(

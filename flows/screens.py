@@ -32,10 +32,16 @@ class Option:
     value: str | int | None
 
 
+_PUNCTUATION = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"',
+    "\u00ab": '"', "\u00bb": '"', "\u2013": "-", "\u2014": "-", "\u2026": "...",
+    "\u0153": "oe", "\u0152": "OE", "\u00e6": "ae", "\u00c6": "AE", "\u00a0": " ",
+})
+
+
 def to_ascii(text: str) -> str:
     """Fold a label to printable ASCII (accents dropped, curly quotes straightened)."""
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u00ab", '"')
-    text = text.replace("\u00bb", '"').replace("\u0153", "oe").replace("\u0152", "OE")
+    text = text.translate(_PUNCTUATION)
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return "".join(ch for ch in folded if 32 <= ord(ch) < 127)
 

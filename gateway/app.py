@@ -8,11 +8,12 @@ It does not touch the database: each process connects lazily (fork-safe).
 from __future__ import annotations
 
 import logging
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, g, request
 
 from flows.check import problems as flow_problems
 from flows.model import FlowError
@@ -23,6 +24,7 @@ from gateway.settings import Settings, announce_defaults
 from gateway.state import GatewayState
 
 GATEWAY_MESSAGES = {"unavailable", "bad_request"}
+access_log = logging.getLogger("gateway.access")
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
@@ -51,10 +53,18 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(health.bp)
     register_commands(app)
 
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
     @app.after_request
     def _headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Cache-Control", "no-store")
+        # Access log by route pattern: the webhook token in the path and query strings stay out.
+        rule = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        access_log.info("%s %s %s %.1fms", request.method, rule, response.status_code, elapsed)
         return response
 
     @app.errorhandler(500)
@@ -82,6 +92,7 @@ def _checked(
 
 
 def _configure_logging() -> None:
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # readyz checks the revision often
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(

@@ -51,8 +51,9 @@ def release_command() -> None:
         Path(gw.settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
+    before = migrate.current_revision(gw.db)
     migrate.upgrade(gw.db)
-    click.echo(f"database at revision {migrate.current_revision(gw.db)}")
+    click.echo(f"database migrated from {before or 'empty'} to {migrate.current_revision(gw.db)}")
     counts = _load_config(gw, gw.settings.config_dir)
     click.echo("config loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 

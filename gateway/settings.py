@@ -72,7 +72,7 @@ class Settings:
             if f.name in ("secret_key", "webhook_token", "phone_hash_key", "at_api_key") and value:
                 value = "***"
             elif f.name in ("database_url", "redis_url") and value:
-                value = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", str(value))
+                value = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", str(value))
             out[f.name] = value
         return out
 

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select, text
 
+from gateway.db import Database
 from gateway.models import ApiToken
 from gateway.tokens import create_token, hash_token, revoke
 from tests.africastalking import GOMA_POLICE, play
 
 
-def make_token(db, **kwargs) -> tuple[int, str]:
+def make_token(db: Database, **kwargs: Any) -> tuple[int, str]:
     with db.transaction() as session:
         row, token = create_token(session, "rbf", **kwargs)
         return row.id, token
 
 
-def get(client, url: str, token: str | None = None, **headers):
+def get(client: Any, url: str, token: str | None = None, **headers: str) -> Any:
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     return client.get(url, headers=headers)

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from redis import Redis
 from rq import Queue
 from sqlalchemy import func, select
 
+from gateway.db import Database
 from gateway.models import Answer, DirtyCell
 from gateway.queueing import QUEUE_NAME
 from gateway.tokens import create_token
@@ -19,22 +21,22 @@ from tests.conftest import env_for, run_worker_burst
 pytestmark = pytest.mark.redis
 
 
-def api_token(db) -> str:
+def api_token(db: Database) -> str:
     with db.transaction() as session:
         _, token = create_token(session, "rbf-engine")
     return token
 
 
-def scores(client, token: str, period: str) -> list[dict]:
+def scores(client: Any, token: str, period: str) -> list[dict[str, Any]]:
     response = client.get(
         f"/api/v1/scores?period={period}", headers={"Authorization": f"Bearer {token}"}
     )
     assert response.status_code == 200, response.get_data(as_text=True)
-    items: list[dict] = response.get_json()["items"]
+    items: list[dict[str, Any]] = response.get_json()["items"]
     return items
 
 
-def period_of(db) -> str:
+def period_of(db: Database) -> str:
     with db.session() as session:
         return str(session.scalars(select(Answer.period).distinct()).one())
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from gateway.answers import mark_dirty
+from gateway.db import Database
 from gateway.models import Answer, DirtyCell, InstitutionUnit, Score
 from gateway.queueing import InProcessJobQueue
 from scoring.cells import clear_mark, dirty_generation
@@ -20,7 +22,7 @@ class RecordingQueue:
     """A JobQueue that records what it was asked to run (the sweeper's only collaborator)."""
 
     def __init__(self) -> None:
-        self.jobs: list[tuple[str, tuple, str]] = []
+        self.jobs: list[tuple[str, tuple[Any, ...], str]] = []
 
     def enqueue(self, func, *args, job_id):
         self.jobs.append((func, args, job_id))
@@ -30,7 +32,7 @@ class RecordingQueue:
         pass
 
 
-def seed(app, client, values: list[str]) -> Cell:
+def seed(app: Any, client: Any, values: list[str]) -> Cell:
     for i, value in enumerate(values):
         play(client, f"+2439700002{i:02d}", [*GOMA_POLICE, value])
     app.extensions["gateway"].queue.drain()
@@ -41,7 +43,7 @@ def seed(app, client, values: list[str]) -> Cell:
         return Cell(answer.period, answer.unit_id, answer.indicator)
 
 
-def score_row(db, cell: Cell) -> tuple:
+def score_row(db: Database, cell: Cell) -> tuple[Any, ...]:
     with db.session() as session:
         score = session.scalars(select(Score).where(Score.unit_id == cell.unit_id)).one()
         return (score.respondents, score.dont_know, score.value_sum, score.value_sq_sum, score.mean)
@@ -62,7 +64,7 @@ def test_concurrent_refreshes_leave_the_same_row(app, client, db):
     cell = seed(app, client, ["3", "4", "4"])
     expected = score_row(db, cell)
     with db.transaction() as session:
-        session.execute(Score.__table__.delete())
+        session.execute(delete(Score))
         mark_dirty(session, [cell], datetime.now(UTC))
     errors: list[BaseException] = []
 
@@ -123,7 +125,7 @@ def test_sweeper_enqueues_every_dirty_cell_once_with_a_safe_job_id(app, client, 
 def test_in_process_queue_runs_jobs_and_dedupes_pending_ids(app, client, db):
     cell = seed(app, client, ["5"])
     with db.transaction() as session:
-        session.execute(Score.__table__.delete())
+        session.execute(delete(Score))
         mark_dirty(session, [cell], datetime.now(UTC))
     queue = InProcessJobQueue(db, sweep_interval=3600)
     try:

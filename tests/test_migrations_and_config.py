@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from gateway.settings import DEFAULT_CONFIG_DIR, Settings
 
 
 @pytest.fixture
-def empty_db(request, tmp_path) -> Database:
+def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     """An empty database of the parametrized backend (a throwaway schema on PostgreSQL)."""
     if request.param == "sqlite":
         return Database(f"sqlite:///{tmp_path / 'empty.db'}")
@@ -91,7 +92,7 @@ def test_a_unit_removed_from_config_is_deactivated_not_deleted(empty_db, tmp_pat
         assert session.scalar(select(func.count()).select_from(InstitutionUnit)) == len(units) - 1
 
 
-def _broken(tmp_path: Path, edit) -> Path:
+def _broken(tmp_path: Path, edit: Callable[[str], str]) -> Path:
     config = tmp_path / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, config)
     path = config / "locations.csv"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
+from gateway.db import Database
 from gateway.models import Answer, DirtyCell, InstitutionUnit, Respondent, Score, Submission
 from gateway.phones import pseudonym
 from tests.africastalking import (
@@ -20,7 +23,7 @@ from tests.conftest import PHONE_KEY
 PHONE = "+243970000001"
 
 
-def count(db, model) -> int:
+def count(db: Database, model: Any) -> int:
     with db.session() as s:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
