@@ -1,8 +1,9 @@
 """Validation of a flow against its catalog and directory: `flask --app gateway flows check`.
 
-Walks every reachable screen of every language (every page, with and without the error line) and
-reports each one that is too long or not printable ASCII, plus missing messages and lists too long
-to number without colliding with the navigation keys. Pure: it only reads the data it is given.
+Walks every reachable screen (every node the flow can reach, in every language the caller can pick,
+every page, with and without the error line, plus the Continue / Restart screen) and reports each
+one that is too long or not printable ASCII, plus missing messages, lists too long to number without
+colliding with the navigation keys, and screens whose keys collide. Pure: it reads only its input.
 """
 
 from __future__ import annotations
@@ -13,17 +14,21 @@ from dataclasses import replace
 from flows.engine import (
     ENGINE_MESSAGES,
     Context,
+    Profile,
     State,
     _choose,
+    _is_end,
     _pages,
     _screen,
-    _settle,
+    initial_state,
     options,
+    resume_screens,
 )
-from flows.model import Catalog, Directory, Flow, is_screen_text
+from flows.model import LANGUAGE_SLOT, Catalog, Directory, Flow, is_screen_text
 from flows.screens import Screen
 
 MAX_LIST = 97  # keys 1..97; 98 pages forward
+LIST_KINDS = ("location", "unit")  # long lists may page; every other screen must fit on one
 
 
 def problems(
@@ -31,24 +36,32 @@ def problems(
 ) -> list[str]:
     """Every rule broken, as readable sentences; an empty list means the flow may go live."""
     found = catalog.problems(flow.message_ids() | set(ENGINE_MESSAGES) | extra_messages)
+    found += [f"survey: language {lang} has no catalog" for lang in flow.languages
+              if lang not in catalog.messages]
     if found:
         return found  # screens cannot be rendered without their messages
     for parent, kids in directory.children.items():
         if len(kids) > MAX_LIST:
-            found.append(
-                f"directory: {parent or 'top level'} has {len(kids)} children (max {MAX_LIST})"
-            )
+            found.append(f"directory: {parent or 'top level'} has {len(kids)} children "
+                         f"(max {MAX_LIST})")
     for (loc, kind), units in directory.units.items():
         if len(units) > MAX_LIST:
             found.append(f"directory: {loc}/{kind} has {len(units)} units (max {MAX_LIST})")
-    for language in catalog.languages:
-        ctx = Context(catalog, directory, language, limit)
-        for where, screen in screens(flow, ctx):
+    ctx = Context(catalog, directory, catalog.default_language, limit)
+    for where, screen, keys, pages, lists in walk(flow, ctx):
+        if len(screen.body) > limit:
+            found.append(f"{where}: {len(screen.body)} characters > {limit}")
+        if not is_screen_text(screen.body):
+            found.append(f"{where}: not printable ASCII")
+        if len(set(keys)) != len(keys):
+            found.append(f"{where}: option keys collide")
+        if pages > 1 and not lists:
+            found.append(f"{where}: only place and unit lists may page ({pages} pages)")
+    for language in flow.languages:
+        for screen in resume_screens(ctx, language):
             if len(screen.body) > limit:
-                found.append(f"{language} {where}: {len(screen.body)} characters > {limit}")
-            if not is_screen_text(screen.body):
-                found.append(f"{language} {where}: not printable ASCII")
-        for mid in extra_messages:
+                found.append(f"{language} resume: {len(screen.body)} characters > {limit}")
+        for mid in sorted(extra_messages):
             text = catalog.text(language, mid)
             if len(text) > limit:
                 found.append(f"{language} message {mid}: {len(text)} characters > {limit}")
@@ -56,22 +69,42 @@ def problems(
 
 
 def screens(flow: Flow, ctx: Context) -> Iterator[tuple[str, Screen]]:
-    """Every reachable screen (each page, with and without the error line), named by its path."""
-    seen: set[tuple[str, tuple[tuple[str, str], ...], int]] = set()
-    stack: list[tuple[str, State]] = [("start", _settle(flow, State(flow.start), ctx))]
+    """Every reachable screen, named by language and path."""
+    for where, screen, *_ in walk(flow, ctx):
+        yield where, screen
+
+
+def walk(flow: Flow, ctx: Context) -> Iterator[tuple[str, Screen, list[str], int, bool]]:
+    """Depth-first over every state a first-time caller can reach.
+
+    Yields (name, screen, option keys, number of pages, whether the node is a paged list).
+
+    Answers to questions do not change how later screens look (branches are taken at the choice),
+    so states that differ only in answers are visited once.
+    """
+    answer_slots = {n.id for n in flow.nodes.values() if n.kind == "question"}
+    seen: set[tuple[str, int, tuple[tuple[str, str], ...]]] = set()
+    stack: list[tuple[str, State]] = [("start", initial_state(flow, ctx, Profile()))]
     while stack:
         where, state = stack.pop()
-        key = (state.node, tuple(sorted(state.slots.items())), state.page)
+        key = (state.node, state.page,
+               tuple(sorted((k, v) for k, v in state.slots.items() if k not in answer_slots)))
         if key in seen:
             continue
         seen.add(key)
-        yield where, _screen(flow, state, ctx, error=False)
-        node = flow.node(state.node)
-        if state.dead_end is not None or node.kind == "end":
+        trail = where if len(where) <= 120 else "..." + where[-117:]
+        name = f"{state.slots.get(LANGUAGE_SLOT) or ctx.language} {trail}"
+        opts = options(flow, state, ctx)
+        ended = _is_end(flow, state)
+        pages = 1 if ended else len(_pages(flow, state, ctx))
+        is_list = flow.node(state.node).kind in LIST_KINDS
+        yield name, _screen(flow, state, ctx, error=False), [o.key for o in opts], pages, is_list
+        if ended:
             continue
-        yield where + " (after an invalid input)", _screen(flow, state, ctx, error=True)
-        if state.page + 1 < len(_pages(flow, state, ctx)):
+        yield (name + " (after an invalid input)", _screen(flow, state, ctx, error=True), [],
+               pages, is_list)
+        if state.page + 1 < pages:
             stack.append((f"{where}>98", replace(state, page=state.page + 1, back=(state,))))
-        for opt in options(flow, state, ctx):
-            nxt = _choose(flow, replace(state, back=()), opt, ctx, {})
-            stack.append((f"{where}>{node.id}={opt.key}", replace(nxt, back=(state,))))
+        for opt in opts:
+            nxt, _ = _choose(flow, replace(state, back=()), opt, ctx)
+            stack.append((f"{where}>{state.node}={opt.key}", replace(nxt, back=(state,))))

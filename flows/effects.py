@@ -22,3 +22,12 @@ class RecordAnswer:
     indicator: str
     option: str
     value: int | None
+
+
+@dataclass(frozen=True)
+class UpdateProfile:
+    """Remember the caller's language, consent and place — only ever emitted once they consented."""
+
+    language: str | None
+    consent_version: str
+    locality: str | None

@@ -6,13 +6,18 @@ the whole path. Nothing is stored between hops, so the screen is a pure function
 (flow, path, context): a dial-through, a retried hop or a resumed session all replay the same way.
 
 Rules, in the order they apply to each input:
-1. `00` goes home (start node, empty back stack); `0` goes back one screen (no-op at the start);
+1. `00` goes home (start node, the caller's profile, empty back stack); `0` goes back one screen
+   (a no-op on the first screen);
 2. `98` shows the next page when the current list has one, otherwise it is invalid;
 3. a key of the current screen selects it; anything else is invalid and re-asks the same screen,
    the error being shown only when it is the last input of the path;
-4. a node whose list has exactly one entry is passed through without a screen (and without a back
-   step), a location node with no children keeps its parent's choice;
-5. answers survive back and home: going back and answering again replaces the answer of that step.
+4. routers, and location or unit lists with exactly one entry, are passed through without a screen
+   (and without a back step); a location with no children keeps its parent's choice;
+5. answers survive back and home: answering a step again replaces its answer;
+6. with a resumable earlier session (`Context.resume`), the first screen asks Continue / Restart;
+   Continue replays the earlier path (its answers were stored then, so they are not emitted again
+   unless changed) and goes on from where it stopped;
+7. the profile (language, consent, place) is emitted only when the caller has consented.
 Inputs after an END screen are ignored.
 """
 
@@ -21,23 +26,58 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from flows.effects import RecordAnswer
-from flows.model import BACK, HOME, MORE, Catalog, Directory, Flow, Node
+from flows.effects import RecordAnswer, UpdateProfile
+from flows.model import (
+    BACK,
+    HOME,
+    LANGUAGE_SLOT,
+    MORE,
+    Catalog,
+    Directory,
+    Flow,
+    MenuOption,
+    Node,
+)
 from flows.screens import Option, Screen, paginate, render, to_ascii
 
 ERROR_MESSAGE = "invalid_choice"
 MORE_MESSAGE = "nav_more"
 BACK_MESSAGE = "nav_back"
 NO_UNIT_MESSAGE = "no_unit"
-ENGINE_MESSAGES = (ERROR_MESSAGE, MORE_MESSAGE, BACK_MESSAGE, NO_UNIT_MESSAGE)
+RESUME_PROMPT = "resume_prompt"
+RESUME_OPTIONS = (("1", "resume_continue"), ("2", "resume_restart"))
+LANGUAGE_NAME = "language_name"
+ENGINE_MESSAGES = (ERROR_MESSAGE, MORE_MESSAGE, BACK_MESSAGE, NO_UNIT_MESSAGE, RESUME_PROMPT,
+                   LANGUAGE_NAME, *(m for _, m in RESUME_OPTIONS))
+CONSENT_SLOT, CONSENT_YES = "consent", "yes"
+RESUME_NODE = "resume"  # the Continue / Restart screen is not a node of the flow
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the gateway remembers of a caller, as of the start of the session."""
+
+    language: str | None = None
+    consent_version: str | None = None
+    locality: str | None = None
+
+
+@dataclass(frozen=True)
+class Resume:
+    """An earlier, unfinished session: its input path and the profile it started from."""
+
+    path: tuple[str, ...]
+    profile: Profile
 
 
 @dataclass(frozen=True)
 class Context:
     catalog: Catalog
     directory: Directory
-    language: str = "fr"
+    language: str = "fr"  # until the caller's language is known
     limit: int = 160
+    profile: Profile = field(default_factory=Profile)
+    resume: Resume | None = None
 
 
 @dataclass(frozen=True)
@@ -52,24 +92,77 @@ class State:
 @dataclass(frozen=True)
 class Result:
     screen: Screen
-    effects: tuple[RecordAnswer, ...]
+    effects: tuple[RecordAnswer | UpdateProfile, ...]
     node: str  # where the caller is now: the funnel and the logs name screens by node id
     slots: Mapping[str, str]
+    language: str
+    path: tuple[str, ...]  # the inputs to replay to come back here (resume choice excluded)
+    profile: Profile  # the profile that path starts from
+    answered: int = 0  # answers given along the whole path (resumed part included)
+
+    @property
+    def answers(self) -> tuple[RecordAnswer, ...]:
+        return tuple(e for e in self.effects if isinstance(e, RecordAnswer))
 
 
 def run(flow: Flow, path: Sequence[str], ctx: Context) -> Result:
     """Replay `path` (the inputs, already split on `*`) and return the screen and effects."""
+    inputs = [raw.strip() for raw in path]
+    if ctx.resume is None:
+        return _replay(flow, ctx, ctx.profile, [], inputs)
+    for index, value in enumerate(inputs):
+        if value == "1":
+            return _replay(flow, ctx, ctx.resume.profile, list(ctx.resume.path), inputs[index + 1:])
+        if value == "2":
+            return _replay(flow, ctx, ctx.profile, [], inputs[index + 1:])
+    error = bool(inputs) and inputs[-1] not in (BACK, HOME)
+    language = ctx.profile.language or ctx.language
+    # Resuming is offered to consented callers only: keep their session (and its resume) stored.
+    effects: tuple[UpdateProfile, ...] = ()
+    if flow.consent_version and ctx.profile.consent_version == flow.consent_version:
+        effects = (UpdateProfile(ctx.profile.language, flow.consent_version, ctx.profile.locality),)
+    return Result(_resume_screen(ctx, language, error), effects, RESUME_NODE, {}, language, (),
+                  ctx.profile)
+
+
+def initial_state(flow: Flow, ctx: Context, profile: Profile) -> State:
+    """The start node with the slots the profile fills: language, consent and the last place."""
+    slots: dict[str, str] = {}
+    if profile.language and profile.language in ctx.catalog.messages:
+        slots[LANGUAGE_SLOT] = profile.language
+    if flow.consent_version and profile.consent_version == flow.consent_version:
+        slots[CONSENT_SLOT] = CONSENT_YES
+    if profile.locality and profile.locality in ctx.directory.locations:
+        slots.update(_place_slots(flow, ctx.directory, profile.locality))
+    return _settle(flow, State(flow.start, slots), ctx)
+
+
+def _place_slots(flow: Flow, directory: Directory, locality: str) -> dict[str, str]:
+    lineage: list[str] = []
+    code: str | None = locality
+    while code is not None and code in directory.locations:
+        lineage.insert(0, code)
+        code = directory.locations[code].parent
+    chain = flow.location_chain()
+    # A chain deeper than the place (a level without children) repeats the place, as rule 4 does.
+    return {node_id: lineage[min(i, len(lineage) - 1)] for i, node_id in enumerate(chain)}
+
+
+def _replay(
+    flow: Flow, ctx: Context, profile: Profile, prefix: list[str], live: list[str]
+) -> Result:
     answers: dict[str, RecordAnswer] = {}
-    state = _settle(flow, State(flow.start), ctx)
+    live_steps: set[str] = set()
+    start = initial_state(flow, ctx, profile)
+    state = start
     error = False
-    for index, raw in enumerate(path):
-        value = raw.strip()
-        last = index == len(path) - 1
+    for index, value in enumerate([*prefix, *live]):
+        is_live = index >= len(prefix)
         if _is_end(flow, state):
             break
         error = False
         if value == HOME:
-            state = _settle(flow, State(flow.start), ctx)
+            state = start
         elif value == BACK:
             if state.back:
                 state = state.back[-1]
@@ -78,15 +171,36 @@ def run(flow: Flow, path: Sequence[str], ctx: Context) -> Result:
         else:
             chosen = _find(options(flow, state, ctx), value)
             if chosen is None:
-                error = last
+                error = is_live and index == len(prefix) + len(live) - 1
                 continue
-            state = _choose(flow, state, chosen, ctx, answers)
+            state, answer = _choose(flow, state, chosen, ctx)
+            if answer is not None:
+                answers.pop(answer.step, None)  # re-insert so the latest answer comes last
+                answers[answer.step] = answer
+                if is_live:
+                    live_steps.add(answer.step)
+    effects: list[RecordAnswer | UpdateProfile] = [
+        a for step, a in answers.items() if step in live_steps
+    ]
+    if state.slots.get(CONSENT_SLOT) == CONSENT_YES:
+        chain = flow.location_chain()
+        locality = state.slots.get(chain[-1]) if chain else None
+        effects.append(UpdateProfile(state.slots.get(LANGUAGE_SLOT), flow.consent_version,
+                                     locality or profile.locality))
     return Result(
         screen=_screen(flow, state, ctx, error),
-        effects=tuple(answers.values()),
+        effects=tuple(effects),
         node=state.node,
         slots=state.slots,
+        language=_language(state, ctx),
+        path=(*prefix, *live),
+        profile=profile,
+        answered=len(answers),
     )
+
+
+def _language(state: State, ctx: Context) -> str:
+    return state.slots.get(LANGUAGE_SLOT) or ctx.language
 
 
 def _is_end(flow: Flow, state: State) -> bool:
@@ -100,21 +214,26 @@ def _find(opts: list[Option], key: str) -> Option | None:
 def options(flow: Flow, state: State, ctx: Context) -> list[Option]:
     """Every option of the current node, across all pages."""
     node = flow.node(state.node)
-    lang = ctx.language
+    lang = _language(state, ctx)
+    listed: list[Option] = []
     if node.kind == "location":
         parent = state.slots.get(node.parent) if node.parent else None
-        return _numbered([(i.code, i.label) for i in ctx.directory.child_items(parent)])
-    if node.kind == "type":
-        return _numbered([(code, ctx.catalog.text(lang, mid)) for code, mid in flow.types])
-    if node.kind == "unit":
+        listed = _numbered([(i.code, i.label) for i in ctx.directory.child_items(parent)])
+    elif node.kind == "type":
+        listed = _numbered([(code, ctx.catalog.text(lang, mid)) for code, mid in flow.types])
+    elif node.kind == "unit":
         assert node.location is not None and node.type is not None
         units = ctx.directory.units_for(state.slots[node.location], state.slots[node.type])
-        return _numbered([(u.code, u.label) for u in units])
-    if node.kind == "question":
+        listed = _numbered([(u.code, u.label) for u in units])
+    elif node.kind == "language":
+        listed = _numbered([(code, ctx.catalog.text(code, LANGUAGE_NAME))
+                            for code in flow.languages])
+    elif node.kind == "question":
         assert node.indicator is not None
         scale = flow.indicators[node.indicator].scale
         return [Option(k, ctx.catalog.text(lang, mid), v) for k, mid, v in scale.options()]
-    return []
+    static = [Option(o.key, ctx.catalog.text(lang, o.label), o) for o in node.options]
+    return listed + static
 
 
 def _numbered(pairs: list[tuple[str, str]]) -> list[Option]:
@@ -122,18 +241,26 @@ def _numbered(pairs: list[tuple[str, str]]) -> list[Option]:
 
 
 def _choose(
-    flow: Flow, state: State, chosen: Option, ctx: Context, answers: dict[str, RecordAnswer]
-) -> State:
+    flow: Flow, state: State, chosen: Option, ctx: Context
+) -> tuple[State, RecordAnswer | None]:
     node = flow.node(state.node)
     slots = dict(state.slots)
-    slots[node.id] = str(chosen.value) if chosen.value is not None else ""
+    target = node.next
+    answer = None
+    if isinstance(chosen.value, MenuOption):
+        slots[node.slot_name] = chosen.value.value
+        for slot in chosen.value.clear:
+            slots.pop(slot, None)
+        target = chosen.value.next or node.next
+    else:
+        slot_id = LANGUAGE_SLOT if node.kind == "language" else node.slot_name
+        slots[slot_id] = "" if chosen.value is None else str(chosen.value)
     if node.kind == "question":
         answer = _answer(flow, node, state, chosen)
-        answers.pop(answer.step, None)  # re-insert so the latest answer comes last
-        answers[answer.step] = answer
-    assert node.next is not None
-    nxt = State(node.next, slots, 0, (*state.back, state))
-    return _settle(flow, nxt, ctx)
+        target = node.branches.get(chosen.key, node.next)
+    assert target is not None
+    nxt = State(target, slots, 0, (*state.back, state))
+    return _settle(flow, nxt, ctx), answer
 
 
 def _answer(flow: Flow, node: Node, state: State, chosen: Option) -> RecordAnswer:
@@ -154,9 +281,15 @@ def _answer(flow: Flow, node: Node, state: State, chosen: Option) -> RecordAnswe
 
 
 def _settle(flow: Flow, state: State, ctx: Context) -> State:
-    """Pass through nodes with a single (or, for locations, no) choice, as rule 4 says."""
+    """Pass through routers and single-choice lists, as rule 4 says."""
     for _ in range(len(flow.nodes) + 1):
         node = flow.node(state.node)
+        if node.kind == "router":
+            route = next((r for r in node.routes if r.holds(state.slots)), None)
+            target = route.next if route else node.next
+            assert target is not None
+            state = replace(state, node=target, page=0)
+            continue
         if node.kind not in ("location", "unit"):
             return state
         opts = options(flow, state, ctx)
@@ -166,7 +299,8 @@ def _settle(flow: Flow, state: State, ctx: Context) -> State:
             return state
         slots = dict(state.slots)
         # A location without children: the parent's choice stands for this level too.
-        slots[node.id] = str(opts[0].value) if opts else state.slots.get(node.parent or "", "")
+        only = str(opts[0].value) if opts else state.slots.get(node.parent or "", "")
+        slots[node.slot_name] = only
         assert node.next is not None
         state = State(node.next, slots, 0, state.back)
     return state
@@ -177,27 +311,60 @@ def _has_next_page(flow: Flow, state: State, ctx: Context) -> bool:
 
 
 def _pages(flow: Flow, state: State, ctx: Context) -> list[list[Option]]:
-    node = flow.node(state.node)
-    header = _header(node, ctx, error=True)
-    more = f"{MORE}. {ctx.catalog.text(ctx.language, MORE_MESSAGE)}"
-    back = f"{BACK}. {ctx.catalog.text(ctx.language, BACK_MESSAGE)}"
+    lang = _language(state, ctx)
+    header = _header(flow, state, ctx, error=True)
+    more = f"{MORE}. {ctx.catalog.text(lang, MORE_MESSAGE)}"
+    back = f"{BACK}. {ctx.catalog.text(lang, BACK_MESSAGE)}"
     return paginate(header, options(flow, state, ctx), more, back, ctx.limit)
 
 
-def _header(node: Node, ctx: Context, *, error: bool) -> list[str]:
-    lines = [ctx.catalog.text(ctx.language, ERROR_MESSAGE)] if error else []
-    lines.append(ctx.catalog.text(ctx.language, node.prompt))
+def prompt_text(flow: Flow, state: State, ctx: Context, message_id: str) -> str:
+    """A message with `{inst}` (the chosen institution type) and `{place}` filled in."""
+    lang = _language(state, ctx)
+    text = ctx.catalog.text(lang, message_id)
+    if "{inst}" in text:
+        type_slot = next((n.slot_name for n in flow.nodes.values() if n.kind == "type"
+                          and state.slots.get(n.slot_name)), None)
+        kind = state.slots.get(type_slot or "", "")
+        text = text.replace("{inst}", ctx.catalog.text(lang, f"inst_{kind}") if kind else "")
+    if "{place}" in text:
+        chain = flow.location_chain()
+        code = state.slots.get(chain[-1], "") if chain else ""
+        item = ctx.directory.locations.get(code)
+        text = text.replace("{place}", to_ascii(item.label) if item else "")
+    return text
+
+
+def _header(flow: Flow, state: State, ctx: Context, *, error: bool) -> list[str]:
+    lang = _language(state, ctx)
+    lines = [ctx.catalog.text(lang, ERROR_MESSAGE)] if error else []
+    node = flow.node(state.node)
+    message = flow.indicators[node.indicator].prompt if node.indicator else node.prompt
+    lines.append(prompt_text(flow, state, ctx, message))
     return lines
 
 
 def _screen(flow: Flow, state: State, ctx: Context, error: bool) -> Screen:
+    lang = _language(state, ctx)
     if state.dead_end is not None:
-        return Screen(True, ctx.catalog.text(ctx.language, state.dead_end))
+        return Screen(True, ctx.catalog.text(lang, state.dead_end))
     node = flow.node(state.node)
     if node.kind == "end":
-        return Screen(True, ctx.catalog.text(ctx.language, node.prompt))
+        return Screen(True, prompt_text(flow, state, ctx, node.prompt))
     pages = _pages(flow, state, ctx)
     page = pages[min(state.page, len(pages) - 1)]
-    more = ctx.catalog.text(ctx.language, MORE_MESSAGE) if state.page + 1 < len(pages) else None
-    back = ctx.catalog.text(ctx.language, BACK_MESSAGE) if state.back else None
-    return Screen(False, render(_header(node, ctx, error=error), page, more, back))
+    more = ctx.catalog.text(lang, MORE_MESSAGE) if state.page + 1 < len(pages) else None
+    back = ctx.catalog.text(lang, BACK_MESSAGE) if state.back else None
+    return Screen(False, render(_header(flow, state, ctx, error=error), page, more, back))
+
+
+def _resume_screen(ctx: Context, language: str, error: bool) -> Screen:
+    lines = [ctx.catalog.text(language, ERROR_MESSAGE)] if error else []
+    lines.append(ctx.catalog.text(language, RESUME_PROMPT))
+    lines += [f"{key}. {ctx.catalog.text(language, mid)}" for key, mid in RESUME_OPTIONS]
+    return Screen(False, "\n".join(lines))
+
+
+def resume_screens(ctx: Context, language: str) -> list[Screen]:
+    """The Continue / Restart screen, with and without the error line (for `flows.check`)."""
+    return [_resume_screen(ctx, language, False), _resume_screen(ctx, language, True)]

@@ -29,7 +29,7 @@ class Screen:
 class Option:
     key: str
     label: str
-    value: str | int | None
+    value: object  # a code, a scale value (None: don't know) or a static menu option
 
 
 _PUNCTUATION = str.maketrans({

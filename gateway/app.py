@@ -23,7 +23,7 @@ from gateway.configdata import directory_from_files, load_catalog, load_flow
 from gateway.settings import Settings, announce_defaults
 from gateway.state import GatewayState
 
-GATEWAY_MESSAGES = {"unavailable", "bad_request"}
+GATEWAY_MESSAGES = {"unavailable", "bad_request", "limit_reached"}
 access_log = logging.getLogger("gateway.access")
 
 

@@ -111,13 +111,14 @@ def flows_check() -> None:
         click.echo(problem, err=True)
     if found:
         raise SystemExit(1)
-    for language in gw.catalog.languages:
-        ctx = Context(gw.catalog, directory, language, gw.settings.ussd_screen_limit)
-        lengths = [len(screen.body) for _, screen in screens(gw.flow, ctx)]
-        click.echo(
-            f"{language}: {len(lengths)} screens, longest {max(lengths)} of "
-            f"{gw.settings.ussd_screen_limit} characters"
-        )
+    ctx = Context(gw.catalog, directory, gw.catalog.default_language,
+                  gw.settings.ussd_screen_limit)
+    by_language: dict[str, list[int]] = {}
+    for where, screen in screens(gw.flow, ctx):
+        by_language.setdefault(where.split(" ", 1)[0], []).append(len(screen.body))
+    for language, lengths in sorted(by_language.items()):
+        click.echo(f"{language}: {len(lengths)} screens, longest {max(lengths)} of "
+                   f"{gw.settings.ussd_screen_limit} characters")
     click.echo(f"flow {gw.flow.version}: ok")
 
 

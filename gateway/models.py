@@ -56,6 +56,11 @@ class Respondent(Base):
     key_version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    # The profile, remembered only once the caller has consented (DESIGN §5, issue 3).
+    language: Mapped[str | None] = mapped_column(String(8))
+    consent_version: Mapped[str | None] = mapped_column(String(20))
+    consented_at: Mapped[datetime | None]
+    last_location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
 
 
 class Location(Base):
@@ -174,3 +179,53 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class UssdSession(Base):
+    """One USSD session of a consented caller, as the gateway last saw it.
+
+    `start_profile` is the profile the session's replay starts from (fixed at its first stored hop,
+    so later profile changes never change how its path replays); `path` and `path_profile` are what
+    a later session replays on *Continue*; `resumable` is cleared when a newer session starts.
+    """
+
+    __tablename__ = "ussd_sessions"
+    __table_args__ = (Index("ix_ussd_sessions_respondent", "respondent_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(128), unique=True)
+    respondent_id: Mapped[int] = mapped_column(ForeignKey("respondents.id"))
+    start_profile: Mapped[dict[str, Any]] = mapped_column(JSON)
+    resume_path: Mapped[list[str] | None] = mapped_column(JSON)
+    resume_profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    path: Mapped[list[str]] = mapped_column(JSON)
+    path_profile: Mapped[dict[str, Any]] = mapped_column(JSON)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    hops: Mapped[int] = mapped_column(Integer, default=0)
+    last_node: Mapped[str] = mapped_column(String(40))
+    language: Mapped[str | None] = mapped_column(String(8))
+    ended: Mapped[bool] = mapped_column(Boolean, default=False)
+    resumable: Mapped[bool] = mapped_column(Boolean, default=True)
+    network_code: Mapped[str | None] = mapped_column(String(10))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class UssdEvent(Base):
+    """Africa's Talking's end-of-session notification, for the drop-off funnel. No phone number."""
+
+    __tablename__ = "ussd_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    hops_count: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    last_node: Mapped[str | None] = mapped_column(String(40))
+    last_app_response: Mapped[str | None] = mapped_column(String(200))
+    error_message: Mapped[str | None] = mapped_column(String(200))
+    network_code: Mapped[str | None] = mapped_column(String(10))
+    service_code: Mapped[str | None] = mapped_column(String(40))
+    cost: Mapped[str | None] = mapped_column(String(40))
+    at_date: Mapped[str | None] = mapped_column(String(40))
+    received_at: Mapped[datetime]

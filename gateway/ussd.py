@@ -1,11 +1,12 @@
-"""The Africa's Talking USSD webhook: `POST /at/<WEBHOOK_TOKEN>/ussd`.
+"""The Africa's Talking USSD webhooks: `POST /at/<WEBHOOK_TOKEN>/ussd` and `.../ussd/events`.
 
 Rules (DESIGN §3, §7):
 - a wrong token is a 404, indistinguishable from any unknown URL;
 - the reply is `text/plain`, `CON ` or `END ` plus at most the screen limit of printable ASCII;
-- the screen is a pure function of the flow and the `text` path (replay); answers in the path are
-  stored, idempotently, in one transaction *before* the reply, then their cells are enqueued for
-  refresh, best effort;
+- the screen is a pure function of the flow, the `text` path and the caller's profile at the start
+  of the session (replay); for a consented caller, the answers in the path, the profile and the
+  session are stored, idempotently, in one transaction *before* the reply, then the touched score
+  cells are enqueued for refresh, best effort; nothing is stored before consent;
 - whatever fails behind it (database down, a bug), the caller gets a polite `END` in their
   language, never an HTTP 500; malformed requests get a 400 whose body names the field.
 """
@@ -18,12 +19,25 @@ import re
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, request
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 import flows
-from flows.engine import Context
+from flows.effects import UpdateProfile
+from flows.engine import Context, Profile, Resume
 from gateway.answers import UnknownUnit, store_answers, upsert_respondent
+from gateway.db import insert_for
+from gateway.models import Respondent, UssdEvent, UssdSession
 from gateway.phones import InvalidPhone, normalise, pseudonym
+from gateway.sessions import (
+    apply_profile,
+    has_consented,
+    profile_from_json,
+    profile_of,
+    resumable_session,
+    save_session,
+    sessions_today,
+)
 from gateway.state import GatewayState, current_gateway
 from scoring.keys import REFRESH_CELL
 
@@ -46,13 +60,16 @@ def screen_response(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain")
 
 
-def polite_end(
-    gw: GatewayState, message_id: str, language: str, status: int = 200, field: str | None = None
-) -> Response:
+def polite_end(gw: GatewayState, message_id: str, language: str, status: int = 200,
+               field: str | None = None) -> Response:
     text = gw.catalog.text(language, message_id)
     if field is not None:
         text = f"{text} ({field})"
     return screen_response(flows.Screen(True, text).wire(), status)
+
+
+def _short(value: str | None, limit: int) -> str | None:
+    return None if value is None else value[:limit]
 
 
 @bp.post("/at/<token>/ussd")
@@ -71,45 +88,128 @@ def ussd(token: str) -> Response:
     path = text.split("*") if text else []
     if len(text) > MAX_TEXT or len(path) > MAX_INPUTS:
         return polite_end(gw, "bad_request", language, 400, "text")
+    hop = _Hop(gw, session_id, pseudonym(e164, gw.settings.phone_hash_key), path,
+               _short(form.get("networkCode"), 10))
     try:
-        return _hop(gw, session_id, e164, path, language)
+        return hop.reply()
     except (SQLAlchemyError, OSError):
         log.warning("ussd hop failed on the database; caller told to retry", exc_info=True)
     except Exception:
         log.exception("ussd hop failed")
-    return polite_end(gw, "unavailable", language)
+    return polite_end(gw, "unavailable", hop.language)
 
 
-def _hop(gw: GatewayState, session_id: str, e164: str, path: list[str], language: str) -> Response:
-    snapshot = gw.directory.get()
-    ctx = Context(gw.catalog, snapshot.directory, language, gw.settings.ussd_screen_limit)
-    result = flows.run(gw.flow, path, ctx)
-    if result.effects:
+class _Hop:
+    """One request: read what is known of the caller, replay, store, reply."""
+
+    def __init__(self, gw: GatewayState, session_id: str, phone_hash: str, path: list[str],
+                 network_code: str | None) -> None:
+        self.gw = gw
+        self.session_id = session_id
+        self.phone_hash = phone_hash
+        self.path = path
+        self.network_code = network_code
+        self.language = gw.catalog.default_language
+
+    def reply(self) -> Response:
+        gw = self.gw
+        snapshot = gw.directory.get()
         now = datetime.now(UTC)
-        try:
-            with gw.db.transaction() as session:
-                respondent_id = upsert_respondent(
-                    session,
-                    pseudonym(e164, gw.settings.phone_hash_key),
-                    gw.settings.phone_hash_key_version,
-                    now,
-                )
-                cells = store_answers(
-                    session,
-                    respondent_id=respondent_id,
-                    channel="ussd",
-                    session_key=session_id,
-                    effects=result.effects,
-                    unit_ids=snapshot.unit_ids,
-                    location_ids=snapshot.location_ids,
-                    survey_version=gw.flow.version,
-                    now=now,
-                )
-        except UnknownUnit:
-            gw.directory.invalidate()
-            raise
-        for cell in sorted(cells):
-            gw.queue.enqueue(
-                REFRESH_CELL, cell.period, cell.unit_id, cell.indicator, job_id=cell.job_id
+        start_profile, resume, limited = self._context(now)
+        self.language = start_profile.language or self.language
+        if limited:
+            return polite_end(gw, "limit_reached", self.language)
+        ctx = Context(gw.catalog, snapshot.directory, self.language,
+                      gw.settings.ussd_screen_limit, start_profile, resume)
+        result = flows.run(gw.flow, self.path, ctx)
+        self.language = result.language
+        update_ = next((e for e in result.effects if isinstance(e, UpdateProfile)), None)
+        if update_ is not None:  # consented: now, or in an earlier session
+            try:
+                with gw.db.transaction() as session:
+                    respondent_id = upsert_respondent(
+                        session, self.phone_hash, gw.settings.phone_hash_key_version, now)
+                    apply_profile(session, respondent_id, update_, snapshot.location_ids, now)
+                    cells = store_answers(
+                        session, respondent_id=respondent_id, channel="ussd",
+                        session_key=self.session_id, effects=result.answers,
+                        unit_ids=snapshot.unit_ids, location_ids=snapshot.location_ids,
+                        survey_version=gw.flow.version, now=now,
+                    )
+                    save_session(session, session_id=self.session_id, respondent_id=respondent_id,
+                                 start_profile=start_profile, resume=resume, result=result,
+                                 network_code=self.network_code, now=now)
+            except UnknownUnit:
+                gw.directory.invalidate()
+                raise
+            for cell in sorted(cells):
+                gw.queue.enqueue(REFRESH_CELL, cell.period, cell.unit_id, cell.indicator,
+                                 job_id=cell.job_id)
+        return screen_response(result.screen.wire())
+
+    def _context(self, now: datetime) -> tuple[Profile, Resume | None, bool]:
+        """The profile this session replays from, a session to offer resuming, and the day limit."""
+        settings = self.gw.settings
+        with self.gw.db.session() as session:
+            row = session.scalar(
+                select(UssdSession).where(UssdSession.session_id == self.session_id))
+            if row is not None:
+                resume = None
+                if row.resume_path is not None:
+                    resume = Resume(tuple(row.resume_path), profile_from_json(row.resume_profile))
+                return profile_from_json(row.start_profile), resume, False
+            respondent = session.scalar(
+                select(Respondent).where(Respondent.phone_hash == self.phone_hash))
+            profile = profile_of(session, respondent)
+            if respondent is None or not has_consented(respondent, self.gw.flow):
+                return profile, None, False
+            if sessions_today(session, respondent.id, now) >= settings.max_sessions_per_day:
+                return profile, None, True
+            resume = None
+            if not self.path:  # a dial-through means a fresh start
+                resume = resumable_session(session, respondent.id, now, settings.resume_window)
+            return profile, resume, False
+
+
+_EVENT_FIELDS = ("sessionId", "status")
+
+
+@bp.post("/at/<token>/ussd/events")
+def ussd_events(token: str) -> Response:
+    """End-of-session notifications, kept for the drop-off funnel; the phone number is dropped."""
+    gw = check_token(token)
+    form = request.form
+    session_id = form.get("sessionId", "").strip()
+    if not _SESSION_ID.match(session_id):
+        return Response("sessionId is missing or malformed", status=400, mimetype="text/plain")
+    try:
+        with gw.db.transaction() as session:
+            last_node = session.scalar(
+                select(UssdSession.last_node).where(UssdSession.session_id == session_id))
+            stmt = insert_for(session, UssdEvent).values(
+                session_id=session_id,
+                status=(form.get("status") or "Unknown")[:20],
+                hops_count=_int(form.get("hopsCount")),
+                duration_ms=_int(form.get("durationInMillis")),
+                last_node=last_node,
+                last_app_response=_short(form.get("lastAppResponse"), 200),
+                error_message=_short(form.get("errorMessage"), 200),
+                network_code=_short(form.get("networkCode"), 10),
+                service_code=_short(form.get("serviceCode"), 40),
+                cost=_short(form.get("cost"), 40),
+                at_date=_short(form.get("date"), 40),
+                received_at=datetime.now(UTC),
             )
-    return screen_response(result.screen.wire())
+            session.execute(stmt.on_conflict_do_nothing(index_elements=["session_id"]))
+    except SQLAlchemyError:
+        log.warning("ussd event not stored; Africa's Talking will retry", exc_info=True)
+        return Response("temporarily unavailable", status=503, mimetype="text/plain")
+    return Response("OK", mimetype="text/plain")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        number = int(value or "")
+    except ValueError:
+        return None
+    return number if 0 <= number < 2**31 else None

@@ -1,0 +1,133 @@
+"""USSD sessions and caller profiles: what makes a session resumable and a caller remembered.
+
+Rules (issue 3, DESIGN §5):
+- nothing about a caller is stored before they consent: no respondent row, no session row; a caller
+  who refuses leaves no trace but Africa's Talking's own end-of-session notification;
+- a session's replay starts from the profile it had at its first stored hop (`start_profile`), so a
+  language chosen or a place remembered mid-session never changes how its own path replays;
+- dialling again (empty `text`) within RESUME_WINDOW of an unfinished session that recorded an
+  answer offers Continue / Restart; starting any newer session makes older ones not resumable;
+- at most MAX_SESSIONS_PER_DAY sessions per caller and local day (Africa/Lubumbashi).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from flows import Flow
+from flows.effects import UpdateProfile
+from flows.engine import RESUME_NODE, Profile, Result, Resume
+from gateway.db import insert_for
+from gateway.models import Location, Respondent, UssdSession
+from scoring.periods import LOCAL_TZ
+
+
+def profile_of(session: Session, respondent: Respondent | None) -> Profile:
+    if respondent is None:
+        return Profile()
+    locality = None
+    if respondent.last_location_id is not None:
+        locality = session.scalar(
+            select(Location.code).where(Location.id == respondent.last_location_id))
+    return Profile(respondent.language, respondent.consent_version, locality)
+
+
+def profile_from_json(data: dict[str, Any] | None) -> Profile:
+    data = data or {}
+    return Profile(data.get("language"), data.get("consent_version"), data.get("locality"))
+
+
+def has_consented(respondent: Respondent | None, flow: Flow) -> bool:
+    return respondent is not None and respondent.consent_version == flow.consent_version
+
+
+def local_day_start(now: datetime) -> datetime:
+    local = now.astimezone(LOCAL_TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def sessions_today(session: Session, respondent_id: int, now: datetime) -> int:
+    count = session.scalar(
+        select(func.count()).select_from(UssdSession).where(
+            UssdSession.respondent_id == respondent_id,
+            UssdSession.started_at >= local_day_start(now),
+        )
+    )
+    return int(count or 0)
+
+
+def resumable_session(
+    session: Session, respondent_id: int, now: datetime, window: float
+) -> Resume | None:
+    row = session.scalars(
+        select(UssdSession)
+        .where(
+            UssdSession.respondent_id == respondent_id,
+            UssdSession.resumable.is_(True),
+            UssdSession.ended.is_(False),
+            UssdSession.answered > 0,
+            UssdSession.updated_at >= now - timedelta(seconds=window),
+        )
+        .order_by(UssdSession.updated_at.desc())
+        .limit(1)
+    ).first()
+    if row is None or not row.path:
+        return None
+    return Resume(tuple(row.path), profile_from_json(row.path_profile))
+
+
+def apply_profile(
+    session: Session, respondent_id: int, update_: UpdateProfile, location_ids: dict[str, int],
+    now: datetime,
+) -> None:
+    respondent = session.get(Respondent, respondent_id)
+    assert respondent is not None
+    if update_.language:
+        respondent.language = update_.language
+    if respondent.consent_version != update_.consent_version:
+        respondent.consent_version = update_.consent_version
+        respondent.consented_at = now
+    if update_.locality and update_.locality in location_ids:
+        respondent.last_location_id = location_ids[update_.locality]
+
+
+def save_session(
+    session: Session, *, session_id: str, respondent_id: int, start_profile: Profile,
+    resume: Resume | None, result: Result, network_code: str | None, now: datetime,
+) -> None:
+    """Insert the session at its first stored hop, then keep its path and last screen current."""
+    path, profile, answered = list(result.path), result.profile, result.answered
+    if result.node == RESUME_NODE and resume is not None:
+        # Not yet chosen: if the caller drops here, the earlier progress must stay resumable.
+        path, profile, answered = list(resume.path), resume.profile, 1
+    current = {
+        "path": path,
+        "path_profile": asdict(profile),
+        "answered": answered,
+        "last_node": result.node,
+        "language": result.language,
+        "ended": result.screen.end,
+        "updated_at": now,
+    }
+    stmt = insert_for(session, UssdSession).values(
+        session_id=session_id, respondent_id=respondent_id, start_profile=asdict(start_profile),
+        resume_path=list(resume.path) if resume else None,
+        resume_profile=asdict(resume.profile) if resume else None,
+        hops=1, resumable=True, network_code=network_code, started_at=now, **current,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["session_id"], set_={**current, "hops": UssdSession.hops + 1}
+    )
+    session.execute(stmt)
+    # A newer session supersedes the caller's older ones: they are never offered again.
+    session.execute(
+        update(UssdSession)
+        .where(UssdSession.respondent_id == respondent_id, UssdSession.session_id != session_id,
+               UssdSession.resumable.is_(True))
+        .values(resumable=False)
+    )
