@@ -30,6 +30,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(sweep_command)
     app.cli.add_command(urls_command)
+    app.cli.add_command(phone_command)
 
 
 def _load_config(gw: GatewayState, config_dir: Path) -> dict[str, int]:
@@ -207,3 +208,35 @@ def urls_command(port: int, host: str) -> None:
     )
     click.echo("  next hops         : repeat with text=1, then text=1*1, text=1*1*1 ...")
     sys.stdout.flush()
+
+
+@click.command("phone")
+@click.option("--number", default="+243970000001", show_default=True,
+              help="The caller's number (hashed by the gateway, never stored).")
+@click.option("--url", default=None, help="USSD webhook URL [default: this gateway on :5000].")
+@click.option("--network", default="63001", show_default=True, help="networkCode (MCC+MNC).")
+@with_appcontext
+def phone_command(number: str, url: str | None, network: str) -> None:
+    """A terminal phone: play USSD sessions against a running gateway as Africa's Talking does."""
+    from gateway.phone import PhoneError, play
+    from gateway.phones import InvalidPhone, normalise
+
+    gw = current_gateway()
+    try:
+        normalise(number)
+    except InvalidPhone as exc:
+        raise click.BadParameter("not a phone number", param_hint="--number") from exc
+    target = url or f"http://127.0.0.1:5000/at/{gw.settings.webhook_token}/ussd"
+
+    def read(prompt: str) -> str | None:
+        try:
+            return str(click.prompt(prompt, default="", show_default=False, prompt_suffix=""))
+        except (click.exceptions.Abort, EOFError):
+            return None
+
+    try:
+        hops = play(target, number, network, read, click.echo)
+    except PhoneError as exc:
+        click.echo(f"phone: {exc}", err=True)
+        raise SystemExit(1) from exc
+    click.echo(f"{hops} hops played")

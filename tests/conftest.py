@@ -37,6 +37,8 @@ from gateway.models import (
     Respondent,
     Score,
     Submission,
+    UssdEvent,
+    UssdSession,
 )
 from gateway.settings import DEFAULT_CONFIG_DIR, Settings
 from tests.africastalking import TOKEN
@@ -126,7 +128,8 @@ def env_for(database_url: str, redis_url: str | None = None, **extra: str) -> di
 
 def clean(db: Database) -> None:
     with db.transaction() as session:
-        for model in (Answer, Submission, DirtyCell, Score, ApiToken, Respondent):
+        for model in (Answer, Submission, DirtyCell, Score, ApiToken, UssdSession, UssdEvent,
+                      Respondent):
             session.execute(delete(model))
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from gateway.db import Database
 from gateway.models import ApiToken
 from gateway.tokens import create_token, hash_token, revoke
-from tests.africastalking import GOMA_POLICE, play
+from tests.africastalking import first_time_goma_police, play
 
 
 def make_token(db: Database, **kwargs: Any) -> tuple[int, str]:
@@ -23,6 +23,10 @@ def get(client: Any, url: str, token: str | None = None, **headers: str) -> Any:
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     return client.get(url, headers=headers)
+
+
+def trust_items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [i for i in body["items"] if i["indicator"] == "trust"]
 
 
 def current_period() -> str:
@@ -78,18 +82,18 @@ def test_small_cells_keep_counts_and_withhold_values(make_app):
     app = make_app(MIN_RESPONDENTS="3")
     client = app.test_client()
     db = app.extensions["gateway"].db
-    for i, value in enumerate(["5", "4"]):
-        play(client, f"+24397000010{i}", [*GOMA_POLICE, value])
+    for i, value in enumerate(["4", "3"]):
+        play(client, f"+24397000010{i}", first_time_goma_police(trust=value))
     app.extensions["gateway"].queue.drain()
     _, token = make_token(db)
     url = f"/api/v1/scores?period={current_period()}"
-    (item,) = get(client, url, token).get_json()["items"]
+    (item,) = trust_items(get(client, url, token).get_json())
     assert (item["respondents"], item["suppressed"], item["mean"]) == (2, True, None)
-    play(client, "+243970000109", [*GOMA_POLICE, "3"])
+    play(client, "+243970000109", first_time_goma_police(trust="2"))
     app.extensions["gateway"].queue.drain()
     body = get(client, url, token).get_json()
-    (item,) = body["items"]
-    assert (item["respondents"], item["suppressed"], item["mean"]) == (3, False, 4.0)
+    (item,) = trust_items(body)
+    assert (item["respondents"], item["suppressed"], item["mean"]) == (3, False, 3.0)
     assert body["min_respondents"] == 3 and body["provisional"] is True
 
 
@@ -97,7 +101,7 @@ def test_responses_never_carry_a_phone_number_or_pseudonym(make_app):
     app = make_app(MIN_RESPONDENTS="1")
     client = app.test_client()
     db = app.extensions["gateway"].db
-    play(client, "+243970000123", [*GOMA_POLICE, "4"])
+    play(client, "+243970000123", first_time_goma_police())
     app.extensions["gateway"].queue.drain()
     _, token = make_token(db)
     body = get(client, f"/api/v1/scores?period={current_period()}", token).get_data(as_text=True)

@@ -8,6 +8,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,8 +16,14 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from gateway.models import ApiToken, Location
-from tests.africastalking import TOKEN, USSD_URL, new_session_id, ussd_form
+from gateway.models import Answer, ApiToken, Location
+from tests.africastalking import (
+    TOKEN,
+    USSD_URL,
+    first_time_goma_police,
+    new_session_id,
+    ussd_form,
+)
 from tests.conftest import ROOT, env_for, free_port
 
 
@@ -65,14 +72,16 @@ def test_release_then_web_serve_a_hop_from_an_empty_database(tmp_path):
             try:
                 if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             assert time.monotonic() < deadline, (tmp_path / "web.log").read_text()[-2000:]
             time.sleep(0.2)
         assert requests.get(f"{base}/readyz", timeout=5).json()["checks"]["database"] == "ok"
         sid = new_session_id()
         bodies = []
-        for text in ["", "1", "1*1", "1*1*1", "1*1*1*1", "1*1*1*1*5"]:
+        inputs = first_time_goma_police()
+        for hop in range(len(inputs) + 1):
+            text = "*".join(inputs[:hop])
             response = requests.post(base + USSD_URL, data=ussd_form(sid, "+243810000001", text),
                                      timeout=10)
             assert response.status_code == 200
@@ -159,3 +168,48 @@ def test_health_reports_redis_without_requiring_it(make_app, private_redis):
     ready = client.get("/readyz")
     assert ready.status_code == 200  # the database is the source of truth; Redis is reported
     assert ready.get_json()["checks"]["redis"].startswith("unreachable")
+
+
+@pytest.fixture
+def live_gateway(make_app):
+    """The app served over real HTTP on a free port, in a thread."""
+    from werkzeug.serving import make_server
+
+    app = make_app()
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{server.server_port}{USSD_URL}"
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+def test_phone_simulator_plays_a_session_and_resumes_a_dropped_one(live_gateway):
+    app, url = live_gateway
+    runner = app.test_cli_runner()
+    inputs = first_time_goma_police(trust="4")
+    # Dial, answer up to the trust question, hang up (q), dial again, Continue, finish, quit.
+    typed = [*inputs[:8], "q", "", "1", *inputs[8:], "q"]
+    result = runner.invoke(args=["phone", "--number", "0970000042", "--url", url],
+                           input="\n".join(typed) + "\n")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "| Langue / Lugha / Lokota:" in out
+    assert "hung up" in out and "| Vous aviez commence une" in out
+    assert "session ended" in out and "| Merci!" in out
+    assert "0970000042" not in out.replace("--number", "")
+    with app.extensions["gateway"].db.session() as session:
+        trust = session.scalar(select(Answer.value).where(Answer.indicator == "trust"))
+        assert trust == 4
+        assert session.scalar(select(func.count()).select_from(Answer)) == 4
+
+
+def test_phone_simulator_says_clearly_when_the_gateway_is_down(cli):
+    _, runner = cli
+    result = runner.invoke(args=["phone", "--url", f"http://127.0.0.1:{free_port()}/x"],
+                           input="\n")
+    assert result.exit_code == 1
+    assert "cannot reach" in result.output
+    bad = runner.invoke(args=["phone", "--number", "hello"])
+    assert bad.exit_code != 0 and "--number" in bad.output

@@ -15,7 +15,7 @@ from gateway.db import Database
 from gateway.models import Answer, DirtyCell
 from gateway.queueing import QUEUE_NAME
 from gateway.tokens import create_token
-from tests.africastalking import GOMA_POLICE, GOMA_POLICE_UNIT, play
+from tests.africastalking import GOMA_POLICE_UNIT, INDICATORS, first_time_goma_police, play
 from tests.conftest import env_for, run_worker_burst
 
 pytestmark = pytest.mark.redis
@@ -45,19 +45,19 @@ def test_session_to_score_through_a_real_worker(make_app, database_url, redis_ur
     app = make_app(redis_url, MIN_RESPONDENTS="1")
     client = app.test_client()
     db = app.extensions["gateway"].db
-    hops = play(client, "+243970000001", [*GOMA_POLICE, "4"])
+    hops = play(client, "+243970000001", first_time_goma_police(trust="4"))
     assert hops[-1][1].startswith("END ")
     period = period_of(db)
     queue = Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
-    assert queue.count == 1  # the refresh of the touched cell, queued by the webhook
+    assert queue.count == len(INDICATORS)  # one refresh per touched cell, queued by the webhook
     token = api_token(db)
     assert scores(client, token, period) == []  # nothing computed until the worker runs
 
     run_worker_burst(env_for(database_url, redis_url))
 
     items = scores(client, token, period)
-    assert len(items) == 1
-    item = items[0]
+    assert sorted(i["indicator"] for i in items) == sorted(INDICATORS)
+    (item,) = [i for i in items if i["indicator"] == "trust"]
     assert item["type"] == "police"
     assert item["unit"]["code"] == GOMA_POLICE_UNIT
     assert item["location"] == {
@@ -79,8 +79,8 @@ def test_answers_survive_a_stopped_redis_and_scores_catch_up_after_the_sweeper(
     private_redis.stop()
 
     started = time.monotonic()
-    hops = play(client, "+243970000001", [*GOMA_POLICE, "5"])
-    hops += play(client, "+243970000002", [*GOMA_POLICE, "3"])
+    hops = play(client, "+243970000001", first_time_goma_police(trust="4"))
+    hops += play(client, "+243970000002", first_time_goma_police(trust="2"))
     elapsed = time.monotonic() - started
     assert all(status == 200 for status, _ in hops)
     assert hops[-1][1].startswith("END Merci")
@@ -88,8 +88,8 @@ def test_answers_survive_a_stopped_redis_and_scores_catch_up_after_the_sweeper(
     queue = app.extensions["gateway"].queue
     assert queue.failures >= 1  # the enqueue failed...
     with db.session() as session:  # ...but the answers and their dirty marks are stored
-        assert session.scalar(select(func.count()).select_from(Answer)) == 2
-        assert session.scalar(select(func.count()).select_from(DirtyCell)) == 1
+        assert session.scalar(select(func.count()).select_from(Answer)) == 2 * len(INDICATORS)
+        assert session.scalar(select(func.count()).select_from(DirtyCell)) == len(INDICATORS)
     period = period_of(db)
     token = api_token(db)
     assert scores(client, token, period) == []
@@ -99,9 +99,12 @@ def test_answers_survive_a_stopped_redis_and_scores_catch_up_after_the_sweeper(
     # The worker enqueues the sweeper at start; the sweeper enqueues the dirty cell; the same
     # burst runs both before the queue is empty.
     result = run_worker_burst(env)
-    assert "sweep: 1 dirty cells, 1 enqueued" in result.stderr
+    n = len(INDICATORS)
+    assert f"sweep: {n} dirty cells, {n} enqueued" in result.stderr
 
     items = scores(client, token, period)
-    assert [(i["respondents"], i["mean"]) for i in items] == [(2, 4.0)]
+    trust = [(i["respondents"], i["mean"]) for i in items if i["indicator"] == "trust"]
+    assert trust == [(2, 3.0)]
+    assert len(items) == n
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0

@@ -15,7 +15,7 @@ from gateway.queueing import InProcessJobQueue
 from scoring.cells import clear_mark, dirty_generation
 from scoring.jobs import refresh_cell, sweep_dirty_cells
 from scoring.keys import REFRESH_CELL, Cell
-from tests.africastalking import GOMA_POLICE, GOMA_POLICE_UNIT, play
+from tests.africastalking import GOMA_POLICE_UNIT, first_time_goma_police, play
 
 
 class RecordingQueue:
@@ -33,31 +33,35 @@ class RecordingQueue:
 
 
 def seed(app: Any, client: Any, values: list[str]) -> Cell:
+    """Callers rating the Goma police; returns the cell of their `trust` answers."""
     for i, value in enumerate(values):
-        play(client, f"+2439700002{i:02d}", [*GOMA_POLICE, value])
+        play(client, f"+2439700002{i:02d}", first_time_goma_police(trust=value))
     app.extensions["gateway"].queue.drain()
     db = app.extensions["gateway"].db
     with db.session() as session:
-        answer = session.scalars(select(Answer)).first()
+        answer = session.scalars(select(Answer).where(Answer.indicator == "trust")).first()
         assert answer is not None
         return Cell(answer.period, answer.unit_id, answer.indicator)
 
 
 def score_row(db: Database, cell: Cell) -> tuple[Any, ...]:
     with db.session() as session:
-        score = session.scalars(select(Score).where(Score.unit_id == cell.unit_id)).one()
+        score = session.scalars(select(Score).where(
+            Score.unit_id == cell.unit_id, Score.indicator == cell.indicator)).one()
         return (score.respondents, score.dont_know, score.value_sum, score.value_sq_sum, score.mean)
 
 
 def test_refresh_is_idempotent(app, client, db):
-    cell = seed(app, client, ["1", "2", "9", "5"])
+    cell = seed(app, client, ["1", "2", "9", "4"])
     first = score_row(db, cell)
-    assert first == (3, 1, 8, 30, 8 / 3)
+    assert first == (3, 1, 7, 21, 7 / 3)
+    with db.session() as session:
+        cells = session.scalar(select(func.count()).select_from(Score))
     for _ in range(3):
         refresh_cell(cell.period, cell.unit_id, cell.indicator, database=db)
     assert score_row(db, cell) == first
     with db.session() as session:
-        assert session.scalar(select(func.count()).select_from(Score)) == 1
+        assert session.scalar(select(func.count()).select_from(Score)) == cells
 
 
 def test_concurrent_refreshes_leave_the_same_row(app, client, db):
@@ -123,7 +127,7 @@ def test_sweeper_enqueues_every_dirty_cell_once_with_a_safe_job_id(app, client, 
 
 
 def test_in_process_queue_runs_jobs_and_dedupes_pending_ids(app, client, db):
-    cell = seed(app, client, ["5"])
+    cell = seed(app, client, ["4"])
     with db.transaction() as session:
         session.execute(delete(Score))
         mark_dirty(session, [cell], datetime.now(UTC))

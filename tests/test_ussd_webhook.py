@@ -4,18 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from gateway.db import Database
-from gateway.models import Answer, DirtyCell, InstitutionUnit, Respondent, Score, Submission
+from gateway.models import (
+    Answer,
+    InstitutionUnit,
+    Location,
+    Respondent,
+    Score,
+    Submission,
+    UssdEvent,
+    UssdSession,
+)
 from gateway.phones import pseudonym
 from tests.africastalking import (
-    GOMA_POLICE,
+    EVENTS_URL,
+    FIRST_TIME_GOMA_POLICE,
+    GOMA_COMMUNE,
     GOMA_POLICE_UNIT,
+    INDICATORS,
     TOKEN,
     USSD_URL,
+    end_of_session,
+    first_time_goma_police,
     new_session_id,
     play,
+    rating,
     ussd_form,
 )
 from tests.conftest import PHONE_KEY
@@ -28,94 +44,210 @@ def count(db: Database, model: Any) -> int:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def test_whole_session_stores_one_answer_and_its_score(app, client, db):
-    hops = play(client, PHONE, [*GOMA_POLICE, "4"])
-    assert all(status == 200 for status, _ in hops)
-    assert [body[:4] for _, body in hops] == ["CON "] * 5 + ["END "]
-    assert hops[-1][1].startswith("END Merci!")
-    app.extensions["gateway"].queue.drain()
+def answers(db: Database) -> dict[tuple[str, str], int | None]:
     with db.session() as s:
-        answer = s.scalars(select(Answer)).one()
-        unit = s.get(InstitutionUnit, answer.unit_id)
-        assert unit is not None and unit.code == GOMA_POLICE_UNIT
-        assert (answer.institution_type, answer.indicator, answer.value) == (
-            "police",
-            "satisfaction",
-            4,
-        )
-        assert answer.survey_version == app.extensions["gateway"].flow.version
-        assert answer.channel == "ussd"
+        return {(a.institution_type, a.indicator): a.value for a in s.scalars(select(Answer))}
+
+
+def test_a_first_time_caller_is_asked_language_and_consent_then_rates(app, client, db):
+    hops = play(client, PHONE, first_time_goma_police(trust="4", respect="2", change="3"))
+    assert all(status == 200 for status, _ in hops)
+    bodies = [body for _, body in hops]
+    assert bodies[0].startswith("CON Langue / Lugha / Lokota:")
+    assert bodies[1].startswith("CON Avis citoyen")
+    assert all(b.startswith("CON ") for b in bodies[:-1]) and bodies[-1].startswith("END Merci!")
+    assert len(hops) <= 16
+    app.extensions["gateway"].queue.drain()
+    assert answers(db) == {("police", "contact"): 2, ("police", "trust"): 4,
+                           ("police", "respect"): 2, ("police", "change"): 3}
+    with db.session() as s:
         respondent = s.scalars(select(Respondent)).one()
         assert respondent.phone_hash == pseudonym(PHONE, PHONE_KEY)
-        score = s.scalars(select(Score)).one()
-        assert (score.respondents, score.mean, score.unit_id) == (1, 4.0, answer.unit_id)
-        assert s.scalar(select(func.count()).select_from(DirtyCell)) == 0
+        assert (respondent.language, respondent.consent_version) == (
+            "fr", app.extensions["gateway"].flow.consent_version)
+        place = s.get(Location, respondent.last_location_id)
+        assert place is not None and place.code == GOMA_COMMUNE
+        units = set(s.scalars(select(InstitutionUnit.code).join(
+            Answer, Answer.unit_id == InstitutionUnit.id)))
+        assert units == {GOMA_POLICE_UNIT}
+        assert {a.survey_version for a in s.scalars(select(Answer))} == {
+            app.extensions["gateway"].flow.version}
+        session = s.scalars(select(UssdSession)).one()
+        assert (session.ended, session.last_node, session.answered) == (True, "thanks", 4)
+        scores = {sc.indicator: (sc.respondents, sc.mean) for sc in s.scalars(select(Score))}
+        assert scores == {"contact": (1, 2.0), "trust": (1, 4.0), "respect": (1, 2.0),
+                          "change": (1, 3.0)}
+
+
+def test_nothing_is_stored_before_consent_or_after_refusal(client, db):
+    play(client, PHONE, ["2", "1"], hops=2)  # Kiswahili, then the consent screen: dropped
+    refused = play(client, PHONE, ["3", "2"])  # Lingala, refuses
+    assert refused[-1][1].startswith("END Malamu. Eloko moko te ebombami")
+    for model in (Respondent, UssdSession, Submission, Answer):
+        assert count(db, model) == 0
+
+
+def test_bribe_is_asked_only_after_contact(app, client, db):
+    play(client, PHONE, first_time_goma_police(contact="1", bribe="1"))
+    play(client, "+243970000002", first_time_goma_police(contact="2"))
+    with db.session() as s:
+        bribes = s.scalars(select(Answer).where(Answer.indicator == "bribe")).all()
+    assert [b.value for b in bribes] == [1]
+
+
+def test_a_returning_caller_is_offered_the_same_place_in_their_language(app, client, db):
+    play(client, PHONE, ["2", *FIRST_TIME_GOMA_POLICE[1:], *rating(trust="2")])  # in Kiswahili
+    hops = play(client, "0970000001", ["1", *rating(trust="4")])  # same person, local format
+    assert hops[0][1].startswith("CON Goma: huduma gani?")
+    assert hops[-1][1].startswith("END Asante!")
+    assert len(hops) <= 9
+    assert answers(db)[("police", "trust")] == 4  # the later answer is the countable one
+    assert count(db, Answer) == len(INDICATORS)
+    assert count(db, Submission) == 2 * len(INDICATORS)  # every answer as given is kept
+    assert count(db, Respondent) == 1
+
+
+def test_rating_another_institution_in_the_same_session(app, client, db):
+    inputs = [*FIRST_TIME_GOMA_POLICE, *rating(another="1"), "3", *rating(trust="1")]
+    hops = play(client, PHONE, inputs)
+    assert hops[-1][1].startswith("END Merci!")
+    found = answers(db)
+    assert found[("police", "trust")] == 3 and found[("administration", "trust")] == 1
+
+
+CUT_INPUTS = first_time_goma_police(contact="1", bribe="2", trust="4", respect="3", change="3")
+
+
+@pytest.mark.parametrize("cut", range(1, len(CUT_INPUTS) + 1))
+def test_a_session_cut_at_any_hop_resumes_with_nothing_lost_or_counted_twice(client, db, cut):
+    inputs = CUT_INPUTS
+    play(client, PHONE, inputs, hops=cut)  # the network drops the call after `cut` hops
+    reached = inputs[:cut - 1]  # inputs that reached the gateway
+    consented = len(reached) >= 2
+    answered = max(0, len(reached) - len(FIRST_TIME_GOMA_POLICE))
+    if not consented:  # nothing was stored: the caller starts again from the language menu
+        redial = inputs
+    elif answered == 0 and len(reached) < 5:  # consented, no place yet: the province menu
+        redial = inputs[2:]
+    elif answered == 0:  # nothing to resume, the place is known: "Goma: quel service?"
+        redial = ["1", *inputs[len(FIRST_TIME_GOMA_POLICE):]]
+    else:  # Continue
+        redial = ["1", *inputs[len(reached):]]
+    hops = play(client, PHONE, redial)
+    if consented and answered:
+        assert hops[0][1].startswith("CON Vous aviez commence une evaluation.")
+    assert hops[-1][1].startswith("END Merci!")
+    assert answers(db) == {("police", "contact"): 1, ("police", "bribe"): 2,
+                           ("police", "trust"): 4, ("police", "respect"): 3,
+                           ("police", "change"): 3}
+    with db.session() as s:
+        steps = [sub.idempotency_key.rsplit(":", 1)[1] for sub in s.scalars(select(Submission))]
+    assert sorted(steps) == sorted(set(steps))  # each answer stored once, in either session
+    assert count(db, Respondent) == 1
+
+
+def test_continue_resumes_exactly_where_the_call_dropped(client, db):
+    inputs = first_time_goma_police(trust="4", respect="1", change="2")
+    dropped_after = len(FIRST_TIME_GOMA_POLICE) + 2  # contact and trust answered
+    play(client, PHONE, inputs, hops=dropped_after + 1)
+    assert count(db, Answer) == 2
+    hops = play(client, PHONE, ["1", *inputs[dropped_after:]])
+    assert hops[0][1] == "CON Vous aviez commence une evaluation.\n1. Continuer\n2. Recommencer"
+    assert hops[1][1].startswith("CON Selon vous, la police traite")  # the respect question
+    assert hops[-1][1].startswith("END Merci!")
+    assert answers(db) == {("police", "contact"): 2, ("police", "trust"): 4,
+                           ("police", "respect"): 1, ("police", "change"): 2}
+    assert count(db, Submission) == 4  # the two earlier answers were not stored again
+
+
+def test_restart_starts_from_the_place_and_is_not_offered_again(client, db):
+    inputs = first_time_goma_police()
+    play(client, PHONE, inputs, hops=len(FIRST_TIME_GOMA_POLICE) + 2)
+    hops = play(client, PHONE, ["2"], hops=2)
+    assert hops[1][1].startswith("CON Goma: quel service?")
+    third = play(client, PHONE, [], hops=1)
+    assert third[0][1].startswith("CON Goma: quel service?")  # the old session is superseded
+
+
+def test_no_resume_after_the_window_or_on_a_dial_through(make_app):
+    app = make_app(RESUME_WINDOW="0")
+    client = app.test_client()
+    play(client, PHONE, first_time_goma_police(), hops=len(FIRST_TIME_GOMA_POLICE) + 2)
+    assert play(client, PHONE, [], hops=1)[0][1].startswith("CON Goma: quel service?")
+    app2 = make_app()
+    client2 = app2.test_client()
+    play(client2, "+243970000077", first_time_goma_police(), hops=len(FIRST_TIME_GOMA_POLICE) + 2)
+    dial_through = client2.post(USSD_URL, data=ussd_form(new_session_id(), "+243970000077", "1*2"))
+    assert dial_through.get_data(as_text=True).startswith("CON Faites-vous confiance")
 
 
 def test_replayed_and_out_of_order_hops_store_nothing_twice(client, db):
     sid = new_session_id()
-    final = "*".join([*GOMA_POLICE, "2"])
-    for text in ["", final, final, "*".join(GOMA_POLICE), final]:
-        response = client.post(USSD_URL, data=ussd_form(sid, PHONE, text))
+    inputs = first_time_goma_police()
+    full = "*".join(inputs)
+    for text_ in ["", full, full, "*".join(inputs[:8]), full, "*".join(inputs[:3])]:
+        response = client.post(USSD_URL, data=ussd_form(sid, PHONE, text_))
         assert response.status_code == 200
-    assert count(db, Submission) == 1
-    assert count(db, Answer) == 1
+    assert count(db, Submission) == len(INDICATORS)
+    assert count(db, Answer) == len(INDICATORS)
+    assert count(db, UssdSession) == 1
 
 
-def test_going_back_before_answering_stores_only_the_final_choice(client, db):
-    # Justice first, back (0), then police and "4": the path keeps every input, as AT sends it.
-    hops = play(client, PHONE, ["1", "1", "1", "2", "0", "1", "4"])
-    assert hops[-1][1].startswith("END ")
-    with db.session() as s:
-        answers = [(a.institution_type, a.value) for a in s.scalars(select(Answer))]
-        assert answers == [("police", 4)]
-        assert [x.option for x in s.scalars(select(Submission))] == ["4"]
-
-
-def test_a_later_session_replaces_the_countable_answer_and_marks_both_cells(app, client, db):
-    play(client, PHONE, [*GOMA_POLICE, "2"])
-    app.extensions["gateway"].queue.drain()
-    # Same caller, now rating the police of Karisimbi (two units there: pick the first).
-    play(client, "0970000001", ["1", "1", "2", "1", "1", "5"])
-    app.extensions["gateway"].queue.drain()
-    with db.session() as s:
-        assert count(db, Submission) == 2  # every answer as given is kept
-        answer = s.scalars(select(Answer)).one()  # but one countable answer
-        assert answer.value == 5
-        scores = {sc.unit_id: sc for sc in s.scalars(select(Score))}
-        old_unit = s.scalar(
-            select(InstitutionUnit.id).where(InstitutionUnit.code == GOMA_POLICE_UNIT)
-        )
-        assert scores[old_unit].respondents == 0 and scores[old_unit].mean is None
-        assert scores[answer.unit_id].respondents == 1 and scores[answer.unit_id].mean == 5.0
-
-
-def test_dont_know_is_stored_and_kept_out_of_the_mean(app, client, db):
-    play(client, PHONE, [*GOMA_POLICE, "9"])
-    play(client, "+243970000002", [*GOMA_POLICE, "3"])
-    app.extensions["gateway"].queue.drain()
-    with db.session() as s:
-        assert sorted(a.value or 0 for a in s.scalars(select(Answer))) == [0, 3]
-        score = s.scalars(select(Score)).one()
-        assert (score.respondents, score.dont_know, score.mean) == (1, 1, 3.0)
-
-
-def test_dial_through_stores_the_answer_on_the_first_hop(client, db):
-    response = client.post(USSD_URL, data=ussd_form(new_session_id(), PHONE, "1*1*1*1*5"))
+def test_dial_through_stores_every_answer_on_the_first_hop(client, db):
+    text_ = "*".join(first_time_goma_police())
+    response = client.post(USSD_URL, data=ussd_form(new_session_id(), PHONE, text_))
     assert response.get_data(as_text=True).startswith("END ")
-    assert count(db, Answer) == 1
+    assert count(db, Answer) == len(INDICATORS)
+
+
+def test_sessions_per_day_are_limited_politely_in_the_callers_language(make_app):
+    app = make_app(MAX_SESSIONS_PER_DAY="2")
+    client = app.test_client()
+    play(client, PHONE, ["2", *FIRST_TIME_GOMA_POLICE[1:], *rating()])  # Kiswahili
+    play(client, PHONE, ["1", *rating()])
+    third = play(client, PHONE, [], hops=1)
+    assert third[0] == (200, "END Umefikia kikomo cha leo. Asante, rudi kesho.")
+
+
+def test_end_of_session_notifications_are_stored_once_without_the_number(client, db):
+    sid = new_session_id()
+    play(client, PHONE, FIRST_TIME_GOMA_POLICE, session_id=sid, hops=4)
+    form = end_of_session(sid, PHONE, hops=4)
+    for _ in range(3):  # Africa's Talking retries until it gets a 200
+        response = client.post(EVENTS_URL, data=form)
+        assert response.status_code == 200
+    with db.session() as s:
+        event = s.scalars(select(UssdEvent)).one()
+        assert (event.status, event.hops_count, event.last_node) == ("Incomplete", 4, "territory")
+        assert event.duration_ms == 41230
+        rows = s.execute(text("SELECT * FROM ussd_events")).all()
+    assert "970000001" not in repr(rows)
+    assert client.post(EVENTS_URL, data={"status": "Success"}).status_code == 400
+    assert client.post(f"/at/x{TOKEN}/ussd/events", data=form).status_code == 404
+
+
+def test_no_table_holds_the_phone_number_in_any_format(app, client, db):
+    for phone in ("+243970000001", "00243970000001", "0970000001"):
+        play(client, phone, first_time_goma_police())
+        play(client, phone, ["1", *rating()])
+    app.extensions["gateway"].queue.drain()
+    with db.session() as s:
+        tables = ["respondents", "submissions", "answers", "ussd_sessions", "dirty_cells",
+                  "scores"]
+        dump = repr([s.execute(text(f"SELECT * FROM {t}")).all() for t in tables])
+    assert "970000001" not in dump
+    assert count(db, Respondent) == 1
 
 
 def test_wrong_token_is_404_and_stores_nothing(client, db):
-    response = client.post(
-        f"/at/{TOKEN}x/ussd", data=ussd_form(new_session_id(), PHONE, "1*1*1*1*5")
-    )
+    form = ussd_form(new_session_id(), PHONE, "*".join(first_time_goma_police()))
+    response = client.post(f"/at/{TOKEN}x/ussd", data=form)
     assert response.status_code == 404
     assert count(db, Submission) == 0
 
 
 def test_malformed_requests_get_400_naming_the_field_and_store_nothing(client, db):
-    good = ussd_form(new_session_id(), PHONE, "1*1*1*1*5")
+    good = ussd_form(new_session_id(), PHONE, "*".join(first_time_goma_police()))
     cases = {
         "sessionId": {**good, "sessionId": ""},
         "phoneNumber": {**good, "phoneNumber": "not a phone"},
@@ -146,6 +278,8 @@ def test_database_down_gives_a_polite_end_not_a_500(make_app):
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.get_json()["checks"]["database"] == "unreachable"
+    event = client.post(EVENTS_URL, data=end_of_session(new_session_id(), PHONE))
+    assert event.status_code == 503  # Africa's Talking retries it later
 
 
 def test_unknown_network_code_is_served(client):
