@@ -4,7 +4,7 @@ This package must not import Flask, SQLAlchemy, Redis, the clock or do any I/O. 
 arrives as plain data (`flows.model`), and what it wants done leaves as effects (`flows.effects`).
 """
 
-from flows.effects import RecordAnswer
+from flows.effects import RecordAnswer, UpdateProfile, WithdrawAnswer
 from flows.engine import Result, run
 from flows.model import (
     Catalog,
@@ -28,5 +28,7 @@ __all__ = [
     "Result",
     "Scale",
     "Screen",
+    "UpdateProfile",
+    "WithdrawAnswer",
     "run",
 ]

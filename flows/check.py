@@ -48,15 +48,26 @@ def problems(
         if len(units) > MAX_LIST:
             found.append(f"directory: {loc}/{kind} has {len(units)} units (max {MAX_LIST})")
     ctx = Context(catalog, directory, catalog.default_language, limit)
+    # One report per (language, screen, rule), naming the first path that shows it and how many do.
+    first: dict[tuple[str, str, str], str] = {}
+    times: dict[tuple[str, str, str], int] = {}
     for where, screen, keys, pages, lists in walk(flow, ctx):
+        broken = []
         if len(screen.body) > limit:
-            found.append(f"{where}: {len(screen.body)} characters > {limit}")
+            broken.append(f"longer than {limit} characters ({len(screen.body)})")
         if not is_screen_text(screen.body):
-            found.append(f"{where}: not printable ASCII")
+            broken.append("not printable ASCII")
         if len(set(keys)) != len(keys):
-            found.append(f"{where}: option keys collide")
+            broken.append("option keys collide")
         if pages > 1 and not lists:
-            found.append(f"{where}: only place and unit lists may page ({pages} pages)")
+            broken.append(f"pages ({pages} pages), but only place and unit lists may")
+        for rule in broken:
+            key = (where.split(" ", 1)[0], screen.body.split("\n", 1)[0], rule.split(" (")[0])
+            first.setdefault(key, f"{where}: {rule}")
+            times[key] = times.get(key, 0) + 1
+    for key, problem in first.items():
+        more = times[key] - 1
+        found.append(problem + (f" (and {more} more paths)" if more else ""))
     for language in flow.languages:
         for screen in resume_screens(ctx, language):
             if len(screen.body) > limit:

@@ -25,6 +25,17 @@ class RecordAnswer:
 
 
 @dataclass(frozen=True)
+class WithdrawAnswer:
+    """An answer given earlier in this session no longer stands: the caller went back and took a
+    branch that skips its question (contact "no" after a bribe answer). The gateway keeps the
+    submission, marked withdrawn, and drops it from the countable answers."""
+
+    step: str
+    institution_type: str
+    indicator: str
+
+
+@dataclass(frozen=True)
 class UpdateProfile:
     """Remember the caller's language, consent and place — only ever emitted once they consented."""
 

@@ -6,14 +6,16 @@ the whole path. Nothing is stored between hops, so the screen is a pure function
 (flow, path, context): a dial-through, a retried hop or a resumed session all replay the same way.
 
 Rules, in the order they apply to each input:
-1. `00` goes home (start node, the caller's profile, empty back stack); `0` goes back one screen
-   (a no-op on the first screen);
+1. `00` goes home: the start node with what the caller settled (language, consent, place), so a
+   caller who consented is never asked again; `0` goes back one screen (a no-op on the first
+   screen, and never back past consent once given);
 2. `98` shows the next page when the current list has one, otherwise it is invalid;
 3. a key of the current screen selects it; anything else is invalid and re-asks the same screen,
    the error being shown only when it is the last input of the path;
 4. routers, and location or unit lists with exactly one entry, are passed through without a screen
    (and without a back step); a location with no children keeps its parent's choice;
-5. answers survive back and home: answering a step again replaces its answer;
+5. answers survive back and home: answering a step again replaces its answer; but taking a branch
+   that skips a question (contact "no") withdraws that question's answer for the same institution;
 6. with a resumable earlier session (`Context.resume`), the first screen asks Continue / Restart;
    Continue replays the earlier path (its answers were stored then, so they are not emitted again
    unless changed) and goes on from where it stopped;
@@ -26,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from flows.effects import RecordAnswer, UpdateProfile
+from flows.effects import RecordAnswer, UpdateProfile, WithdrawAnswer
 from flows.model import (
     BACK,
     HOME,
@@ -53,6 +55,9 @@ CONSENT_SLOT, CONSENT_YES = "consent", "yes"
 RESUME_NODE = "resume"  # the Continue / Restart screen is not a node of the flow
 
 
+Effect = RecordAnswer | WithdrawAnswer | UpdateProfile
+
+
 @dataclass(frozen=True)
 class Profile:
     """What the gateway remembers of a caller, as of the start of the session."""
@@ -68,6 +73,7 @@ class Resume:
 
     path: tuple[str, ...]
     profile: Profile
+    origin: str = ""  # the earlier session's id, for the gateway's bookkeeping
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class State:
 @dataclass(frozen=True)
 class Result:
     screen: Screen
-    effects: tuple[RecordAnswer | UpdateProfile, ...]
+    effects: tuple[Effect, ...]
     node: str  # where the caller is now: the funnel and the logs name screens by node id
     slots: Mapping[str, str]
     language: str
@@ -153,6 +159,7 @@ def _replay(
 ) -> Result:
     answers: dict[str, RecordAnswer] = {}
     live_steps: set[str] = set()
+    withdrawn: dict[str, WithdrawAnswer] = {}
     start = initial_state(flow, ctx, profile)
     state = start
     error = False
@@ -162,7 +169,7 @@ def _replay(
             break
         error = False
         if value == HOME:
-            state = start
+            state = _home(flow, ctx, state)
         elif value == BACK:
             if state.back:
                 state = state.back[-1]
@@ -173,15 +180,19 @@ def _replay(
             if chosen is None:
                 error = is_live and index == len(prefix) + len(live) - 1
                 continue
+            before = state
             state, answer = _choose(flow, state, chosen, ctx)
             if answer is not None:
                 answers.pop(answer.step, None)  # re-insert so the latest answer comes last
                 answers[answer.step] = answer
+                withdrawn.pop(answer.step, None)
                 if is_live:
                     live_steps.add(answer.step)
-    effects: list[RecordAnswer | UpdateProfile] = [
-        a for step, a in answers.items() if step in live_steps
-    ]
+                for gone in _skipped(flow, before, chosen):
+                    if answers.pop(gone.step, None) is not None and is_live:
+                        withdrawn[gone.step] = gone
+    effects: list[Effect] = [a for step, a in answers.items() if step in live_steps]
+    effects += withdrawn.values()
     if state.slots.get(CONSENT_SLOT) == CONSENT_YES:
         chain = flow.location_chain()
         locality = state.slots.get(chain[-1]) if chain else None
@@ -197,6 +208,29 @@ def _replay(
         profile=profile,
         answered=len(answers),
     )
+
+
+def _home(flow: Flow, ctx: Context, state: State) -> State:
+    """Rule 1: the start node, keeping the language, consent and place the caller settled."""
+    kept = (LANGUAGE_SLOT, CONSENT_SLOT, *flow.location_chain())
+    slots = {k: state.slots[k] for k in kept if state.slots.get(k)}
+    return _settle(flow, State(flow.start, slots), ctx)
+
+
+def _skipped(flow: Flow, state: State, chosen: Option) -> list[WithdrawAnswer]:
+    """Questions on the branches a question's answer did not take (rule 5)."""
+    node = flow.node(state.node)
+    if node.kind != "question" or not node.branches or node.type is None:
+        return []
+    taken = node.branches.get(chosen.key, node.next)
+    institution_type = state.slots.get(node.type, "")
+    out = []
+    for target in sorted(set(node.branches.values()) - {taken}):
+        skipped = flow.node(target)
+        if skipped.kind == "question" and skipped.indicator is not None:
+            out.append(WithdrawAnswer(f"{institution_type}:{skipped.indicator}",
+                                      institution_type, skipped.indicator))
+    return out
 
 
 def _language(state: State, ctx: Context) -> str:
@@ -247,11 +281,14 @@ def _choose(
     slots = dict(state.slots)
     target = node.next
     answer = None
+    back = (*state.back, state)
     if isinstance(chosen.value, MenuOption):
         slots[node.slot_name] = chosen.value.value
         for slot in chosen.value.clear:
             slots.pop(slot, None)
         target = chosen.value.next or node.next
+        if chosen.value.commit:
+            back = ()
     else:
         slot_id = LANGUAGE_SLOT if node.kind == "language" else node.slot_name
         slots[slot_id] = "" if chosen.value is None else str(chosen.value)
@@ -259,8 +296,7 @@ def _choose(
         answer = _answer(flow, node, state, chosen)
         target = node.branches.get(chosen.key, node.next)
     assert target is not None
-    nxt = State(target, slots, 0, (*state.back, state))
-    return _settle(flow, nxt, ctx), answer
+    return _settle(flow, State(target, slots, 0, back), ctx), answer
 
 
 def _answer(flow: Flow, node: Node, state: State, chosen: Option) -> RecordAnswer:
@@ -319,14 +355,15 @@ def _pages(flow: Flow, state: State, ctx: Context) -> list[list[Option]]:
 
 
 def prompt_text(flow: Flow, state: State, ctx: Context, message_id: str) -> str:
-    """A message with `{inst}` (the chosen institution type) and `{place}` filled in."""
+    """A message with `{inst}` (the chosen institution type; `{Inst}` capitalised) and `{place}`."""
     lang = _language(state, ctx)
     text = ctx.catalog.text(lang, message_id)
-    if "{inst}" in text:
+    if "{inst}" in text or "{Inst}" in text:
         type_slot = next((n.slot_name for n in flow.nodes.values() if n.kind == "type"
                           and state.slots.get(n.slot_name)), None)
         kind = state.slots.get(type_slot or "", "")
-        text = text.replace("{inst}", ctx.catalog.text(lang, f"inst_{kind}") if kind else "")
+        inst = ctx.catalog.text(lang, f"inst_{kind}") if kind else ""
+        text = text.replace("{inst}", inst).replace("{Inst}", inst[:1].upper() + inst[1:])
     if "{place}" in text:
         chain = flow.location_chain()
         code = state.slots.get(chain[-1], "") if chain else ""

@@ -35,7 +35,7 @@ INDICATOR_ROLES = ("score", "eligibility", "change")
 RESERVED_KEYS = frozenset({"0", "00", "98"})
 BACK, HOME, MORE = "0", "00", "98"
 LANGUAGE_SLOT = "language"
-PLACEHOLDERS = ("{inst}", "{place}")
+PLACEHOLDERS = ("{inst}", "{Inst}", "{place}")
 
 
 class FlowError(ValueError):
@@ -88,6 +88,7 @@ class MenuOption:
     value: str  # stored in the node's slot
     next: str | None = None  # overrides the node's `next`
     clear: tuple[str, ...] = ()  # slots emptied when chosen (e.g. "other place")
+    commit: bool = False  # once chosen, `0` cannot go back past it (consent)
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,7 @@ def _node(raw: Mapping[str, Any], problems: list[str]) -> Node | None:
     options = tuple(
         MenuOption(str(o.get("key", "")), str(o.get("label", "")), str(o.get("value", "")),
                    None if o.get("next") is None else str(o["next"]),
-                   tuple(str(c) for c in o.get("clear", [])))
+                   tuple(str(c) for c in o.get("clear", [])), bool(o.get("commit", False)))
         for o in raw.get("options", [])
     )
     routes = tuple(
@@ -366,7 +367,7 @@ class Catalog:
 
 def is_screen_text(text: str) -> bool:
     """Printable ASCII plus newlines: anything else switches a USSD screen to UCS-2."""
-    return all(ch == "\n" or 32 <= ord(ch) < 127 for ch in text)
+    return text.isascii() and text.replace("\n", "").isprintable()
 
 
 @dataclass(frozen=True)

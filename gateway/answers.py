@@ -6,7 +6,9 @@ Rules (DESIGN §5, §7):
 - each answer is a `submissions` row keyed `<channel>:<session>:<step>`: a replayed hop changes
   nothing, a changed answer (back, then another choice) updates that row;
 - the countable answer (respondent x period x type x indicator) is inserted or replaced; every cell
-  it enters or leaves is marked dirty in the same transaction, so no score refresh can be lost.
+  it enters or leaves is marked dirty in the same transaction, so no score refresh can be lost;
+- a withdrawn answer (a branch now skips its question) keeps its submission, marked withdrawn, and
+  leaves the countable answers.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flows import RecordAnswer
+from flows import RecordAnswer, WithdrawAnswer
 from gateway.db import insert_for
 from gateway.models import Answer, DirtyCell, Respondent, Submission
 from scoring.keys import Cell
@@ -76,7 +78,9 @@ def store_answers(
             raise UnknownUnit(effect.unit_code)
         key = f"{channel}:{session_key}:{effect.step}"
         sub = session.scalar(select(Submission).where(Submission.idempotency_key == key))
-        if sub is not None and (sub.option, sub.unit_id) == (effect.option, unit_id):
+        if sub is not None and sub.withdrawn_at is None and (sub.option, sub.unit_id) == (
+            effect.option, unit_id
+        ):
             continue  # a replayed hop: already stored as given
         if sub is None:
             sub = Submission(
@@ -94,8 +98,36 @@ def store_answers(
         sub.option = effect.option
         sub.value = effect.value
         sub.received_at = now
+        sub.withdrawn_at = None
         session.flush()
         touched |= _count(session, sub, now)
+    mark_dirty(session, touched, now)
+    return touched
+
+
+def withdraw_answers(
+    session: Session,
+    *,
+    channel: str,
+    session_keys: Iterable[str],
+    withdrawals: Iterable[WithdrawAnswer],
+    now: datetime,
+) -> set[Cell]:
+    """Mark the submissions of withdrawn steps (in this session or the one it resumed) withdrawn and
+    drop their countable answers; return the cells touched."""
+    touched: set[Cell] = set()
+    sessions = [k for k in session_keys if k]
+    for withdrawal in withdrawals:
+        keys = [f"{channel}:{k}:{withdrawal.step}" for k in sessions]
+        subs = session.scalars(select(Submission).where(
+            Submission.idempotency_key.in_(keys), Submission.withdrawn_at.is_(None))).all()
+        for sub in subs:
+            sub.withdrawn_at = now
+            answer = session.scalar(select(Answer).where(Answer.submission_id == sub.id))
+            if answer is not None:
+                touched.add(Cell(answer.period, answer.unit_id, answer.indicator))
+                session.delete(answer)
+    session.flush()
     mark_dirty(session, touched, now)
     return touched
 

@@ -206,7 +206,10 @@ def urls_command(port: int, host: str) -> None:
         "  first hop         : curl -s -d sessionId=demo-1 -d serviceCode='*123#' "
         f"-d phoneNumber=+243970000001 -d text= {base}/at/{token}/ussd"
     )
-    click.echo("  next hops         : repeat with text=1, then text=1*1, text=1*1*1 ...")
+    click.echo("  next hops         : repeat with text=1 (Francais), text=1*1 (consent), "
+               "text=1*1*1 ...")
+    click.echo(f"  phone simulator   : flask --app gateway phone --url {base}/at/{token}/ussd")
+    click.echo(f"  end-of-session    : {base}/at/{token}/ussd/events")
     sys.stdout.flush()
 
 

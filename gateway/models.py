@@ -114,6 +114,8 @@ class Submission(Base):
     value: Mapped[int | None] = mapped_column(Integer)
     survey_version: Mapped[str] = mapped_column(String(40))
     received_at: Mapped[datetime]
+    # Set when the caller took a branch that skips this question; the row is kept, not counted.
+    withdrawn_at: Mapped[datetime | None]
 
 
 class Answer(Base):
@@ -198,6 +200,7 @@ class UssdSession(Base):
     start_profile: Mapped[dict[str, Any]] = mapped_column(JSON)
     resume_path: Mapped[list[str] | None] = mapped_column(JSON)
     resume_profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    resumed_from: Mapped[str | None] = mapped_column(String(128))  # the session offered to resume
     path: Mapped[list[str]] = mapped_column(JSON)
     path_profile: Mapped[dict[str, Any]] = mapped_column(JSON)
     answered: Mapped[int] = mapped_column(Integer, default=0)

@@ -78,7 +78,7 @@ def resumable_session(
     ).first()
     if row is None or not row.path:
         return None
-    return Resume(tuple(row.path), profile_from_json(row.path_profile))
+    return Resume(tuple(row.path), profile_from_json(row.path_profile), row.session_id)
 
 
 def apply_profile(
@@ -118,6 +118,7 @@ def save_session(
         session_id=session_id, respondent_id=respondent_id, start_profile=asdict(start_profile),
         resume_path=list(resume.path) if resume else None,
         resume_profile=asdict(resume.profile) if resume else None,
+        resumed_from=resume.origin if resume else None,
         hops=1, resumable=True, network_code=network_code, started_at=now, **current,
     )
     stmt = stmt.on_conflict_do_update(

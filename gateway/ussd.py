@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 import flows
-from flows.effects import UpdateProfile
+from flows.effects import UpdateProfile, WithdrawAnswer
 from flows.engine import Context, Profile, Resume
-from gateway.answers import UnknownUnit, store_answers, upsert_respondent
+from gateway.answers import UnknownUnit, store_answers, upsert_respondent, withdraw_answers
 from gateway.db import insert_for
 from gateway.models import Respondent, UssdEvent, UssdSession
 from gateway.phones import InvalidPhone, normalise, pseudonym
@@ -136,6 +136,12 @@ class _Hop:
                         unit_ids=snapshot.unit_ids, location_ids=snapshot.location_ids,
                         survey_version=gw.flow.version, now=now,
                     )
+                    cells |= withdraw_answers(
+                        session, channel="ussd",
+                        session_keys=[self.session_id, resume.origin if resume else ""],
+                        withdrawals=[e for e in result.effects if isinstance(e, WithdrawAnswer)],
+                        now=now,
+                    )
                     save_session(session, session_id=self.session_id, respondent_id=respondent_id,
                                  start_profile=start_profile, resume=resume, result=result,
                                  network_code=self.network_code, now=now)
@@ -156,7 +162,8 @@ class _Hop:
             if row is not None:
                 resume = None
                 if row.resume_path is not None:
-                    resume = Resume(tuple(row.resume_path), profile_from_json(row.resume_profile))
+                    resume = Resume(tuple(row.resume_path), profile_from_json(row.resume_profile),
+                                    row.resumed_from or "")
                 return profile_from_json(row.start_profile), resume, False
             respondent = session.scalar(
                 select(Respondent).where(Respondent.phone_hash == self.phone_hash))

@@ -287,3 +287,44 @@ def test_unknown_network_code_is_served(client):
     form["networkCode"] = "99999"
     response = client.post(USSD_URL, data=form)
     assert response.get_data(as_text=True).startswith("CON ")
+
+
+def bribe_state(db: Database) -> tuple[list[bool], int]:
+    """(withdrawn flag of each bribe submission, number of countable bribe answers)."""
+    with db.session() as s:
+        subs = s.scalars(select(Submission).where(Submission.indicator == "bribe")).all()
+        counted = s.scalar(select(func.count()).select_from(Answer).where(
+            Answer.indicator == "bribe"))
+    return [sub.withdrawn_at is not None for sub in subs], int(counted or 0)
+
+
+def test_a_bribe_answer_is_withdrawn_when_the_caller_goes_back_and_says_no_contact(app, client, db):
+    sid = new_session_id()
+    paid = [*FIRST_TIME_GOMA_POLICE, "1", "1"]  # contact yes, bribe yes: stored at once
+    play(client, PHONE, paid, session_id=sid)
+    assert bribe_state(db) == ([False], 1)
+    # Same session: back twice to the contact question, then "no contact".
+    corrected = [*paid, "0", "0", "2"]
+    response = client.post(USSD_URL, data=ussd_form(sid, PHONE, "*".join(corrected)))
+    assert response.get_data(as_text=True).startswith("CON Faites-vous confiance")
+    assert bribe_state(db) == ([True], 0)  # kept as given, marked withdrawn, no longer counted
+    assert answers(db)[("police", "contact")] == 2
+    client.post(USSD_URL, data=ussd_form(sid, PHONE, "*".join(corrected)))  # a replayed hop
+    assert bribe_state(db) == ([True], 0)
+    app.extensions["gateway"].queue.drain()
+    with db.session() as s:
+        bribe = s.scalars(select(Score).where(Score.indicator == "bribe")).one()
+        assert bribe.respondents == 0
+    # Back once more to contact, yes again, bribe no: the same submission counts again.
+    again = [*corrected, "0", "1", "2"]
+    client.post(USSD_URL, data=ussd_form(sid, PHONE, "*".join(again)))
+    assert bribe_state(db) == ([False], 1)
+    assert answers(db)[("police", "bribe")] == 2
+
+
+def test_a_withdrawal_after_continue_reaches_the_earlier_sessions_answer(client, db):
+    paid = [*FIRST_TIME_GOMA_POLICE, "1", "1"]
+    play(client, PHONE, paid)  # dropped on the trust question, bribe stored in session one
+    hops = play(client, PHONE, ["1", "0", "0", "2"])  # Continue, back twice, contact no
+    assert hops[-1][1].startswith("CON Faites-vous confiance")
+    assert bribe_state(db) == ([True], 0)

@@ -1,4 +1,4 @@
-"""ussd sessions, events and respondent profile
+"""USSD sessions, end-of-session events, caller profiles and withdrawn submissions
 
 Revision ID: 0002
 Revises: 0001
@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column("start_profile", sa.JSON(), nullable=False),
     sa.Column("resume_path", sa.JSON(), nullable=True),
     sa.Column("resume_profile", sa.JSON(), nullable=True),
+    sa.Column("resumed_from", sa.String(length=128), nullable=True),
     sa.Column("path", sa.JSON(), nullable=False),
     sa.Column("path_profile", sa.JSON(), nullable=False),
     sa.Column("answered", sa.Integer(), nullable=False),
@@ -59,6 +60,9 @@ def upgrade() -> None:
     with op.batch_alter_table("ussd_sessions", schema=None) as batch_op:
         batch_op.create_index("ix_ussd_sessions_respondent", ["respondent_id", "started_at"], unique=False)
 
+    with op.batch_alter_table("submissions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True))
+
     with op.batch_alter_table("respondents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("language", sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column("consent_version", sa.String(length=20), nullable=True))
@@ -69,6 +73,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("submissions", schema=None) as batch_op:
+        batch_op.drop_column("withdrawn_at")
+
     with op.batch_alter_table("respondents", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_respondents_last_location_id_locations"), type_="foreignkey")
         batch_op.drop_column("last_location_id")
