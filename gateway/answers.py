@@ -13,7 +13,7 @@ Rules (DESIGN §5, §7):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from flows import RecordAnswer, WithdrawAnswer
 from gateway.db import insert_for
 from gateway.models import Answer, DirtyCell, Respondent, Submission
+from gateway.periods import ensure_period
 from scoring.keys import Cell
 from scoring.periods import quarter_of
 
@@ -63,7 +64,7 @@ def store_answers(
     respondent_id: int,
     channel: str,
     session_key: str,
-    effects: Iterable[RecordAnswer],
+    effects: Sequence[RecordAnswer],
     unit_ids: dict[str, int],
     location_ids: dict[str, int],
     survey_version: str,
@@ -72,6 +73,8 @@ def store_answers(
     """Store what is new or changed among `effects`; return the score cells touched."""
     period = quarter_of(now)
     touched: set[Cell] = set()
+    if effects:
+        ensure_period(session, period, now)
     for effect in effects:
         unit_id = unit_ids.get(effect.unit_code)
         if unit_id is None:

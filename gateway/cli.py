@@ -31,6 +31,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(sweep_command)
     app.cli.add_command(urls_command)
     app.cli.add_command(phone_command)
+    app.cli.add_command(scores_group)
+    app.cli.add_command(quarter_group)
 
 
 def _load_config(gw: GatewayState, config_dir: Path) -> dict[str, int]:
@@ -57,6 +59,23 @@ def release_command() -> None:
     click.echo(f"database migrated from {before or 'empty'} to {migrate.current_revision(gw.db)}")
     counts = _load_config(gw, gw.settings.config_dir)
     click.echo("config loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    _recompute_missing(gw)
+
+
+def _recompute_missing(gw: GatewayState) -> None:
+    """Quarters with answers but no cells (a fresh upgrade): compute them once."""
+    from datetime import UTC, datetime
+
+    from gateway.models import Answer, Cell
+    from scoring.aggregate import recompute_period
+
+    with gw.db.session() as session:
+        with_answers = set(session.scalars(select(Answer.period).distinct()))
+        with_cells = set(session.scalars(select(Cell.period).distinct()))
+    for period in sorted(with_answers - with_cells):
+        with gw.db.transaction() as session:
+            written = recompute_period(session, period, datetime.now(UTC))
+        click.echo(f"{period}: {written} cells computed")
 
 
 @click.group("db", cls=AppGroup)
@@ -243,3 +262,93 @@ def phone_command(number: str, url: str | None, network: str) -> None:
         click.echo(f"phone: {exc}", err=True)
         raise SystemExit(1) from exc
     click.echo(f"{hops} hops played")
+
+
+def _period_argument(value: str) -> str:
+    from scoring.periods import is_period
+
+    if not is_period(value):
+        raise click.BadParameter("a quarter written YYYYQn, e.g. 2026Q4")
+    return value
+
+
+@click.group("scores", cls=AppGroup)
+def scores_group() -> None:
+    """Score cells."""
+
+
+@scores_group.command("recompute")
+@click.option("--period", required=True, callback=lambda _c, _p, v: _period_argument(v),
+              help="The quarter, YYYYQn.")
+def scores_recompute(period: str) -> None:
+    """Recompute every cell of a quarter from its answers (the repair path; same result as the
+    incremental refresh). Locked snapshots are never touched."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func
+
+    from gateway.models import Answer
+    from scoring.aggregate import recompute_period
+
+    gw = current_gateway()
+    with gw.db.session() as session:
+        groups = session.scalar(select(func.count()).select_from(
+            select(Answer.unit_id, Answer.indicator).where(Answer.period == period)
+            .group_by(Answer.unit_id, Answer.indicator).subquery())) or 0
+    with click.progressbar(length=int(groups), label=f"{period}: unit cells",
+                           file=sys.stderr) as bar, gw.db.transaction() as session:
+        written = recompute_period(session, period, datetime.now(UTC), progress=bar.update)
+    click.echo(f"{period}: {written} cells written from {groups} unit cells")
+
+
+@click.group("quarter", cls=AppGroup)
+def quarter_group() -> None:
+    """The quarter lifecycle: open -> in_review -> locked."""
+
+
+@quarter_group.command("list")
+def quarter_list() -> None:
+    """Every quarter with its status, lock time and snapshot version."""
+    from gateway.models import Period
+
+    with current_gateway().db.session() as session:
+        for row in session.scalars(select(Period).order_by(Period.code)):
+            click.echo(f"{row.code}\t{row.status}\tlocked {row.locked_at or '-'}\t"
+                       f"snapshot {row.snapshot_version or '-'}")
+
+
+@quarter_group.command("review")
+@click.argument("period", callback=lambda _c, _p, v: _period_argument(v))
+def quarter_review(period: str) -> None:
+    """Move a quarter to review (it happens by itself when the quarter ends)."""
+    from datetime import UTC, datetime
+
+    from gateway.quarters import LifecycleError, move_to_review
+
+    try:
+        with current_gateway().db.transaction() as session:
+            row = move_to_review(session, period, datetime.now(UTC))
+            status = row.status
+    except LifecycleError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from exc
+    click.echo(f"{period}: {status}")
+
+
+@quarter_group.command("lock")
+@click.argument("period", callback=lambda _c, _p, v: _period_argument(v))
+def quarter_lock(period: str) -> None:
+    """Lock a quarter in review: recompute it and freeze its published scores in a snapshot."""
+    from datetime import UTC, datetime
+
+    from gateway.quarters import LifecycleError, lock
+
+    gw = current_gateway()
+    try:
+        with gw.db.transaction() as session:
+            snapshot = lock(session, period, gw.method, datetime.now(UTC))
+            version, digest = snapshot.version, snapshot.sha256
+    except LifecycleError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from exc
+    click.echo(f"{period}: locked, snapshot version {version}, sha256 {digest}")

@@ -8,7 +8,8 @@ Rules (DESIGN §5), each enforced by a constraint, not by hope:
   (a later answer replaces an earlier one);
 - `dirty_cells` marks score cells touched by new answers, in the same transaction as the answer; the
   generation counter lets a refresh clear only the mark it has seen;
-- `scores` holds per-cell sums, so parents can be rolled up without re-reading answers.
+- `cells` holds per-cell counts for every level of the tree (see `Cell`);
+- a locked quarter's published numbers live in `snapshots`, never recomputed.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -154,20 +155,82 @@ class DirtyCell(Base):
     marked_at: Mapped[datetime]
 
 
-class Score(Base):
-    __tablename__ = "scores"
-    __table_args__ = (UniqueConstraint("period", "unit_id", "indicator", name="uq_scores_cell"),)
+class Cell(Base):
+    """The counts of one score cell: a period, a level of the tree (a unit, or a location at
+    collectivity, territory or province level), an institution type and an indicator.
+
+    `counts` (canonical JSON text, so equal counts are equal bytes on every database) maps each
+    answer value ("1".."9") to how many countable answers gave it; don't-know
+    answers are in `dont_know`. A parent's counts are the sums of its units' (one countable answer
+    per respondent, period, type and indicator: nobody is counted twice). Statistics are derived
+    from counts by `scoring.stats`, so the same numbers come out on every read.
+    """
+
+    __tablename__ = "cells"
+    __table_args__ = (Index("ix_cells_period_level", "period", "level", "institution_type"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # period|level|code|type|indicator
+    period: Mapped[str] = mapped_column(String(6))
+    level: Mapped[str] = mapped_column(String(20))  # unit | collectivity | territory | province
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("institution_units.id"))
+    institution_type: Mapped[str] = mapped_column(String(20))
+    indicator: Mapped[str] = mapped_column(String(40))
+    counts: Mapped[str] = mapped_column(String(400))  # canonical JSON: {"1": 3, "4": 12}
+    respondents: Mapped[int] = mapped_column(Integer)
+    dont_know: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime]
+
+
+class Period(Base):
+    """A reporting quarter and its lifecycle: open -> in_review -> locked."""
+
+    __tablename__ = "periods"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(6), unique=True)
+    status: Mapped[str] = mapped_column(String(12))  # open | in_review | locked
+    opened_at: Mapped[datetime]
+    review_at: Mapped[datetime | None]
+    locked_at: Mapped[datetime | None]
+    snapshot_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class Snapshot(Base):
+    """The immutable, published scores of a locked quarter: a canonical JSON document, its hash,
+    the method version and thresholds it was computed with. Never updated; a correction would be
+    a new version."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (UniqueConstraint("period", "version", name="uq_snapshots_period_version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     period: Mapped[str] = mapped_column(String(6))
-    unit_id: Mapped[int] = mapped_column(ForeignKey("institution_units.id"))
-    indicator: Mapped[str] = mapped_column(String(40))
-    respondents: Mapped[int] = mapped_column(Integer)  # answers with a value (the denominator)
-    dont_know: Mapped[int] = mapped_column(Integer)
-    value_sum: Mapped[int] = mapped_column(Integer)
-    value_sq_sum: Mapped[int] = mapped_column(Integer)
-    mean: Mapped[float | None] = mapped_column(Float)
-    computed_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer)
+    method_version: Mapped[str] = mapped_column(String(40))
+    document: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class IntegrityFlag(Base):
+    """Something staff should look at before locking; never an automatic exclusion."""
+
+    __tablename__ = "integrity_flags"
+    __table_args__ = (
+        UniqueConstraint("period", "kind", "subject", "window_start", name="uq_integrity_flags"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(6))
+    kind: Mapped[str] = mapped_column(String(30))  # burst | first_time_dominated | over_daily_limit
+    subject: Mapped[str] = mapped_column(String(200))  # the cell (or unit) it names
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    detail: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime]
 
 
 class ApiToken(Base):

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from redis import Redis
@@ -97,6 +98,17 @@ class RedisJobQueue:
             log.warning(
                 "enqueue %s failed (%s); the sweeper will retry it", job_id, type(exc).__name__
             )
+            return False
+        return True
+
+    def schedule(self, when: datetime, func: str, *args: Any, job_id: str) -> bool:
+        """Run `func` at `when` (RQ's scheduler, in the worker); the same id is scheduled once."""
+        try:
+            self.queue.enqueue_at(when, func, *args, job_id=job_id, result_ttl=0,
+                                  failure_ttl=FAILURE_TTL,
+                                  retry=Retry(max=3, interval=[10, 60, 300]))
+        except (RedisError, OSError):
+            log.warning("scheduling %s failed; the next tick retries", job_id)
             return False
         return True
 

@@ -12,8 +12,10 @@ from flask import current_app
 from flows import Catalog, Flow
 from gateway.db import Database
 from gateway.directory import DirectoryCache
+from gateway.method import load_method
 from gateway.queueing import InProcessJobQueue, JobQueue, RedisJobQueue
 from gateway.settings import Settings
+from scoring.report import Method
 
 
 @dataclass
@@ -24,6 +26,7 @@ class GatewayState:
     catalog: Catalog
     directory: DirectoryCache
     queue: JobQueue
+    method: Method
 
     @classmethod
     def build(cls, settings: Settings, flow: Flow, catalog: Catalog) -> GatewayState:
@@ -33,7 +36,8 @@ class GatewayState:
             queue = RedisJobQueue.from_url(settings.redis_url, settings.enqueue_timeout)
         else:
             queue = InProcessJobQueue(db, settings.sweep_interval)
-        return cls(settings, db, flow, catalog, DirectoryCache(db), queue)
+        method = load_method(settings.config_dir, flow, settings.min_respondents)
+        return cls(settings, db, flow, catalog, DirectoryCache(db), queue, method)
 
     def close(self) -> None:
         self.queue.close()

@@ -4,7 +4,9 @@ Rules:
 - it runs RQ's own Worker (a forked work horse per job) with its scheduler, on the `scores` queue;
 - a small ticker thread in the worker's main process enqueues the sweeper every SWEEP_INTERVAL
   seconds under one fixed job id, so several workers never queue it twice, and a Redis that came
-  back empty is re-seeded at the next tick: losing Redis loses no score;
+  back empty is re-seeded at the next tick: losing Redis loses no score; the same tick schedules,
+  under a fixed id, the job that moves the current quarter to review when it ends (RQ's scheduler
+  runs it; the sweeper also checks, as a safety net);
 - jobs open their own database connection in the work horse (see `scoring.jobs`).
 """
 
@@ -12,18 +14,24 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 
 from redis import Redis
 from rq import Worker
 
 from gateway.queueing import QUEUE_NAME, RedisJobQueue
 from gateway.settings import Settings
-from scoring.keys import SWEEP, SWEEP_JOB_ID
+from scoring.keys import REVIEW_QUARTERS, SWEEP, SWEEP_JOB_ID
+from scoring.periods import quarter_bounds, quarter_of
 
 log = logging.getLogger(__name__)
 
 
 def enqueue_sweep(queue: RedisJobQueue) -> bool:
+    """Queue the sweeper now, and the move to review for the end of the current quarter."""
+    now = datetime.now(UTC)
+    period = quarter_of(now)
+    queue.schedule(quarter_bounds(period)[1], REVIEW_QUARTERS, job_id=f"review-{period}")
     return queue.enqueue(SWEEP, job_id=SWEEP_JOB_ID)
 
 

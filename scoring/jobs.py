@@ -55,10 +55,10 @@ def refresh_cell(
     while not clean and rounds < MAX_ROUNDS:
         rounds += 1
         with db.transaction() as session:
-            sums, clean = refresh(session, cell)
+            counts, clean = refresh(session, cell)
     if not clean:
         log.info("cell %s still dirty after %d rounds; the sweeper will return to it", cell, rounds)
-    return {"respondents": sums.respondents, "dont_know": sums.dont_know, "clean": clean}
+    return {"respondents": counts.respondents, "dont_know": counts.dont_know, "clean": clean}
 
 
 def sweep_dirty_cells(*, database: Database | None = None, queue: JobQueue | None = None) -> int:
@@ -82,4 +82,19 @@ def sweep_dirty_cells(*, database: Database | None = None, queue: JobQueue | Non
             sent += 1
     if cells:
         log.info("sweep: %d dirty cells, %d enqueued", len(cells), sent)
+    review_ended_quarters(database=db)  # safety net for a scheduled move lost with Redis
     return sent
+
+
+def review_ended_quarters(*, database: Database | None = None) -> list[str]:
+    """Move every open quarter that has ended to review (scheduled for each quarter's end)."""
+    from datetime import UTC, datetime
+
+    from gateway.quarters import review_ended_quarters as move
+
+    db = database or default_database()
+    with db.transaction() as session:
+        moved = move(session, datetime.now(UTC))
+    if moved:
+        log.info("quarters moved to review: %s", ", ".join(moved))
+    return moved

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 REFRESH_CELL = "scoring.jobs.refresh_cell"
 SWEEP = "scoring.jobs.sweep_dirty_cells"
 SWEEP_JOB_ID = "sweep-dirty-cells"
+REVIEW_QUARTERS = "scoring.jobs.review_ended_quarters"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 

@@ -25,3 +25,15 @@ def quarter_of(instant: datetime) -> str:
 def is_period(text: str) -> bool:
     match = PERIOD_RE.match(text)
     return match is not None and 2000 <= int(match.group(1)) <= 2999
+
+
+def quarter_bounds(period: str) -> tuple[datetime, datetime]:
+    """Start (inclusive) and end (exclusive) of a quarter, in local time (Africa/Lubumbashi)."""
+    match = PERIOD_RE.match(period)
+    if match is None:
+        raise ValueError(f"not a quarter: {period!r}")
+    year, quarter = int(match.group(1)), int(match.group(2))
+    start = datetime(year, 3 * quarter - 2, 1, tzinfo=LOCAL_TZ)
+    end = datetime(year + (quarter == 4), 1 if quarter == 4 else 3 * quarter + 1, 1,
+                   tzinfo=LOCAL_TZ)
+    return start, end

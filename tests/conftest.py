@@ -35,7 +35,10 @@ from gateway.models import (
     ApiToken,
     DirtyCell,
     Respondent,
-    Score,
+    Cell,
+    IntegrityFlag,
+    Period,
+    Snapshot,
     Submission,
     UssdEvent,
     UssdSession,
@@ -128,8 +131,8 @@ def env_for(database_url: str, redis_url: str | None = None, **extra: str) -> di
 
 def clean(db: Database) -> None:
     with db.transaction() as session:
-        for model in (Answer, Submission, DirtyCell, Score, ApiToken, UssdSession, UssdEvent,
-                      Respondent):
+        for model in (Answer, Submission, DirtyCell, Cell, Snapshot, Period, IntegrityFlag,
+                      ApiToken, UssdSession, UssdEvent, Respondent):
             session.execute(delete(model))
 
 

@@ -1,4 +1,5 @@
-"""The scores API: bearer tokens only, hashed at rest, small cells suppressed, bad input named."""
+"""The scores API: bearer tokens only, hashed at rest, scoped, small cells suppressed, bad input
+named, locked quarters served from their snapshot."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from sqlalchemy import select, text
 from gateway.db import Database
 from gateway.models import ApiToken
 from gateway.tokens import create_token, hash_token, revoke
-from tests.africastalking import first_time_goma_police, play
+from scoring.periods import quarter_of
+from tests.africastalking import GOMA_POLICE_UNIT, first_time_goma_police, play
 
 
 def make_token(db: Database, **kwargs: Any) -> tuple[int, str]:
@@ -25,19 +27,29 @@ def get(client: Any, url: str, token: str | None = None, **headers: str) -> Any:
     return client.get(url, headers=headers)
 
 
-def trust_items(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [i for i in body["items"] if i["indicator"] == "trust"]
+def unit_item(body: dict[str, Any], unit: str = GOMA_POLICE_UNIT) -> dict[str, Any]:
+    (item,) = [i for i in body["items"] if i["unit"] and i["unit"]["code"] == unit]
+    return item
 
 
-def current_period() -> str:
-    from scoring.periods import quarter_of
+def indicator(item: dict[str, Any], code: str) -> dict[str, Any]:
+    (found,) = [i for i in item["indicators"] if i["code"] == code]
+    return found
 
+
+def period_now() -> str:
     return quarter_of(datetime.now(UTC))
 
 
+def rate(app: Any, client: Any, n: int, **answers: str) -> None:
+    for i in range(n):
+        play(client, f"+24397100{i:04d}", first_time_goma_police(**answers))
+    app.extensions["gateway"].queue.drain()
+
+
 def test_without_or_with_a_wrong_token_is_401(client, db):
-    _, token = make_token(db)
-    url = f"/api/v1/scores?period={current_period()}"
+    _, token = make_token(db, provisional=True)
+    url = f"/api/v1/scores?period={period_now()}"
     for response in (
         get(client, url),
         get(client, url, "rbf_wrong"),
@@ -50,9 +62,10 @@ def test_without_or_with_a_wrong_token_is_401(client, db):
         assert "error" in response.get_json()
 
 
-def test_revoked_token_is_401_and_last_use_is_recorded(client, db):
-    token_id, token = make_token(db)
-    url = f"/api/v1/scores?period={current_period()}"
+def test_revoked_token_is_401_and_last_use_is_recorded(app, client, db):
+    rate(app, client, 1)
+    token_id, token = make_token(db, provisional=True)
+    url = f"/api/v1/scores?period={period_now()}"
     assert get(client, url, token).status_code == 200
     with db.session() as session:
         row = session.get(ApiToken, token_id)
@@ -70,41 +83,85 @@ def test_tokens_are_stored_only_as_hashes(db):
         assert session.scalar(select(ApiToken.token_hash)) == hash_token(token)
 
 
-def test_bad_period_is_400_naming_the_field(client, db):
-    _, token = make_token(db)
+def test_bad_input_is_400_naming_the_field(client, db):
+    _, token = make_token(db, provisional=True)
     for bad in ("", "2026", "2026Q5", "2026-Q1", "26Q1", "2026q1x"):
         response = get(client, f"/api/v1/scores?period={bad}", token)
         assert response.status_code == 400
         assert response.get_json()["field"] == "period"
+    for field, value in (("type", "army"), ("level", "village"), ("location", "XX-NOWHERE")):
+        response = get(client, f"/api/v1/scores?period=2026Q4&{field}={value}", token)
+        assert (response.status_code, response.get_json()["field"]) == (400, field)
+    assert get(client, "/api/v1/scores?period=2019Q1", token).status_code == 404
+
+
+def test_provisional_figures_only_for_provisional_tokens(app, client, db):
+    rate(app, client, 1)
+    _, plain = make_token(db)
+    _, provisional = make_token(db, provisional=True)
+    url = f"/api/v1/scores?period={period_now()}"
+    refused = get(client, url, plain)
+    assert refused.status_code == 403 and refused.get_json()["field"] == "period"
+    body = get(client, url, provisional).get_json()
+    assert (body["status"], body["provisional"], body["version"]) == ("open", True, None)
+
+
+def test_every_level_is_served_and_filters_narrow_it(app, client, db):
+    rate(app, client, 3, trust="4")
+    _, token = make_token(db, provisional=True)
+    base = f"/api/v1/scores?period={period_now()}"
+    body = get(client, base, token).get_json()
+    levels = {(i["level"], i["location"]["code"]) for i in body["items"]}
+    assert levels == {("unit", "NK-V-GOM-GOM"), ("collectivity", "NK-V-GOM-GOM"),
+                      ("territory", "NK-V-GOM"), ("province", "CD61")}
+    assert all(i["type"] == "police" for i in body["items"])
+    assert all(i["respondents"] == 3 for i in body["items"])  # each person counted once per level
+    only = get(client, base + "&level=territory", token).get_json()["items"]
+    assert [i["location"]["code"] for i in only] == ["NK-V-GOM"]
+    assert get(client, base + "&type=justice", token).get_json()["items"] == []
+    ituri = get(client, base + "&location=CD54", token).get_json()["items"]
+    assert ituri == []
+    goma = get(client, base + "&location=NK-V-GOM", token).get_json()["items"]
+    assert {i["level"] for i in goma} == {"unit", "collectivity", "territory"}
+
+
+def test_a_province_token_sees_only_its_province(app, client, db):
+    rate(app, client, 2)
+    _, ituri = make_token(db, provisional=True, province="CD54")
+    base = f"/api/v1/scores?period={period_now()}"
+    assert get(client, base, ituri).get_json()["items"] == []  # Goma is in Nord-Kivu
+    assert get(client, base + "&location=NK-V-GOM", ituri).status_code == 403
 
 
 def test_small_cells_keep_counts_and_withhold_values(make_app):
     app = make_app(MIN_RESPONDENTS="3")
     client = app.test_client()
     db = app.extensions["gateway"].db
-    for i, value in enumerate(["4", "3"]):
-        play(client, f"+24397000010{i}", first_time_goma_police(trust=value))
-    app.extensions["gateway"].queue.drain()
-    _, token = make_token(db)
-    url = f"/api/v1/scores?period={current_period()}"
-    (item,) = trust_items(get(client, url, token).get_json())
-    assert (item["respondents"], item["suppressed"], item["mean"]) == (2, True, None)
-    play(client, "+243970000109", first_time_goma_police(trust="2"))
+    rate(app, client, 2, trust="4")
+    _, token = make_token(db, provisional=True)
+    url = f"/api/v1/scores?period={period_now()}"
+    item = unit_item(get(client, url, token).get_json())
+    assert (item["respondents"], item["suppressed"], item["score"]) == (2, True, None)
+    trust = indicator(item, "trust")
+    assert (trust["respondents"], trust["mean"], trust["score"]) == (2, None, None)
+    assert item["improvement"]["better"] is None
+    assert item["improvement"]["verdict"] == "insufficient_data"
+    play(client, "+243970000109", first_time_goma_police(trust="1"))
     app.extensions["gateway"].queue.drain()
     body = get(client, url, token).get_json()
-    (item,) = trust_items(body)
-    assert (item["respondents"], item["suppressed"], item["mean"]) == (3, False, 3.0)
-    assert body["min_respondents"] == 3 and body["provisional"] is True
+    item = unit_item(body)
+    trust = indicator(item, "trust")
+    assert (item["respondents"], item["suppressed"]) == (3, False)
+    assert (trust["mean"], trust["score"]) == (3.0, 66.67)
+    assert "bribe" not in [i["code"] for i in item["indicators"]]  # nobody had contact
+    assert body["min_respondents"] == 3
 
 
-def test_responses_never_carry_a_phone_number_or_pseudonym(make_app):
-    app = make_app(MIN_RESPONDENTS="1")
-    client = app.test_client()
-    db = app.extensions["gateway"].db
+def test_responses_never_carry_a_phone_number_or_pseudonym(app, client, db):
     play(client, "+243970000123", first_time_goma_police())
     app.extensions["gateway"].queue.drain()
-    _, token = make_token(db)
-    body = get(client, f"/api/v1/scores?period={current_period()}", token).get_data(as_text=True)
+    _, token = make_token(db, provisional=True)
+    body = get(client, f"/api/v1/scores?period={period_now()}", token).get_data(as_text=True)
     with db.session() as session:
         phone_hash = session.scalar(text("SELECT phone_hash FROM respondents"))
     assert "970000123" not in body

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.redis
 
 def api_token(db: Database) -> str:
     with db.transaction() as session:
-        _, token = create_token(session, "rbf-engine")
+        _, token = create_token(session, "rbf-engine", provisional=True)
     return token
 
 
@@ -56,16 +56,19 @@ def test_session_to_score_through_a_real_worker(make_app, database_url, redis_ur
     run_worker_burst(env_for(database_url, redis_url))
 
     items = scores(client, token, period)
-    assert sorted(i["indicator"] for i in items) == sorted(INDICATORS)
-    (item,) = [i for i in items if i["indicator"] == "trust"]
+    assert [i["level"] for i in items] == ["province", "territory", "collectivity", "unit"]
+    item = items[-1]
     assert item["type"] == "police"
     assert item["unit"]["code"] == GOMA_POLICE_UNIT
     assert item["location"] == {
         "code": "NK-V-GOM-GOM",
         "name": "Commune de Goma",
         "level": "collectivity",
+        "parent": "NK-V-GOM",
     }
-    assert (item["respondents"], item["mean"], item["suppressed"]) == (1, 4.0, False)
+    assert sorted(i["code"] for i in item["indicators"]) == sorted(INDICATORS)
+    (trust,) = [i for i in item["indicators"] if i["code"] == "trust"]
+    assert (item["respondents"], trust["mean"], trust["score"]) == (1, 4.0, 100.0)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
 
@@ -103,8 +106,9 @@ def test_answers_survive_a_stopped_redis_and_scores_catch_up_after_the_sweeper(
     assert f"sweep: {n} dirty cells, {n} enqueued" in result.stderr
 
     items = scores(client, token, period)
-    trust = [(i["respondents"], i["mean"]) for i in items if i["indicator"] == "trust"]
-    assert trust == [(2, 3.0)]
-    assert len(items) == n
+    assert len(items) == 4  # the unit and its three parents
+    for item in items:
+        (trust,) = [i for i in item["indicators"] if i["code"] == "trust"]
+        assert (item["respondents"], trust["respondents"], trust["mean"]) == (2, 2, 3.0)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0

@@ -1,4 +1,4 @@
-"""Score jobs: idempotent, concurrency-safe, and the sweeper re-enqueues what Redis lost."""
+"""Cell refresh jobs: idempotent, concurrency-safe, and the sweeper re-enqueues what Redis lost."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from sqlalchemy import delete, func, select
 
 from gateway.answers import mark_dirty
 from gateway.db import Database
-from gateway.models import Answer, DirtyCell, InstitutionUnit, Score
+from gateway.models import Answer, DirtyCell, InstitutionUnit
+from gateway.models import Cell as CellRow
 from gateway.queueing import InProcessJobQueue
 from scoring.cells import clear_mark, dirty_generation
 from scoring.jobs import refresh_cell, sweep_dirty_cells
@@ -45,30 +46,35 @@ def seed(app: Any, client: Any, values: list[str]) -> Cell:
 
 
 def score_row(db: Database, cell: Cell) -> tuple[Any, ...]:
+    """The unit cell's (respondents, don't know, counts), and its parents' counts."""
     with db.session() as session:
-        score = session.scalars(select(Score).where(
-            Score.unit_id == cell.unit_id, Score.indicator == cell.indicator)).one()
-        return (score.respondents, score.dont_know, score.value_sum, score.value_sq_sum, score.mean)
+        row = session.scalars(select(CellRow).where(
+            CellRow.unit_id == cell.unit_id, CellRow.indicator == cell.indicator)).one()
+        parents = sorted(session.execute(select(CellRow.level, CellRow.counts).where(
+            CellRow.indicator == cell.indicator, CellRow.level != "unit")).all())
+        return (row.respondents, row.dont_know, row.counts, parents)
 
 
 def test_refresh_is_idempotent(app, client, db):
     cell = seed(app, client, ["1", "2", "9", "4"])
     first = score_row(db, cell)
-    assert first == (3, 1, 7, 21, 7 / 3)
+    counts = '{"1":1,"2":1,"4":1}'
+    assert first == (3, 1, counts, [("collectivity", counts), ("province", counts),
+                                    ("territory", counts)])
     with db.session() as session:
-        cells = session.scalar(select(func.count()).select_from(Score))
+        cells = session.scalar(select(func.count()).select_from(CellRow))
     for _ in range(3):
         refresh_cell(cell.period, cell.unit_id, cell.indicator, database=db)
     assert score_row(db, cell) == first
     with db.session() as session:
-        assert session.scalar(select(func.count()).select_from(Score)) == cells
+        assert session.scalar(select(func.count()).select_from(CellRow)) == cells
 
 
 def test_concurrent_refreshes_leave_the_same_row(app, client, db):
     cell = seed(app, client, ["3", "4", "4"])
     expected = score_row(db, cell)
     with db.transaction() as session:
-        session.execute(delete(Score))
+        session.execute(delete(CellRow))
         mark_dirty(session, [cell], datetime.now(UTC))
     errors: list[BaseException] = []
 
@@ -129,7 +135,7 @@ def test_sweeper_enqueues_every_dirty_cell_once_with_a_safe_job_id(app, client, 
 def test_in_process_queue_runs_jobs_and_dedupes_pending_ids(app, client, db):
     cell = seed(app, client, ["4"])
     with db.transaction() as session:
-        session.execute(delete(Score))
+        session.execute(delete(CellRow))
         mark_dirty(session, [cell], datetime.now(UTC))
     queue = InProcessJobQueue(db, sweep_interval=3600)
     try:

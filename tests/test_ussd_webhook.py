@@ -13,7 +13,7 @@ from gateway.models import (
     InstitutionUnit,
     Location,
     Respondent,
-    Score,
+    Cell,
     Submission,
     UssdEvent,
     UssdSession,
@@ -74,9 +74,12 @@ def test_a_first_time_caller_is_asked_language_and_consent_then_rates(app, clien
             app.extensions["gateway"].flow.version}
         session = s.scalars(select(UssdSession)).one()
         assert (session.ended, session.last_node, session.answered) == (True, "thanks", 4)
-        scores = {sc.indicator: (sc.respondents, sc.mean) for sc in s.scalars(select(Score))}
-        assert scores == {"contact": (1, 2.0), "trust": (1, 4.0), "respect": (1, 2.0),
-                          "change": (1, 3.0)}
+        units = {c.indicator: (c.respondents, c.counts) for c in s.scalars(
+            select(Cell).where(Cell.level == "unit"))}
+        assert units == {"contact": (1, '{"2":1}'), "trust": (1, '{"4":1}'),
+                         "respect": (1, '{"2":1}'), "change": (1, '{"3":1}')}
+        levels = set(s.scalars(select(Cell.level).where(Cell.indicator == "trust")))
+        assert levels == {"unit", "collectivity", "territory", "province"}
 
 
 def test_nothing_is_stored_before_consent_or_after_refusal(client, db):
@@ -233,7 +236,7 @@ def test_no_table_holds_the_phone_number_in_any_format(app, client, db):
     app.extensions["gateway"].queue.drain()
     with db.session() as s:
         tables = ["respondents", "submissions", "answers", "ussd_sessions", "dirty_cells",
-                  "scores"]
+                  "cells", "periods"]
         dump = repr([s.execute(text(f"SELECT * FROM {t}")).all() for t in tables])
     assert "970000001" not in dump
     assert count(db, Respondent) == 1
@@ -313,8 +316,8 @@ def test_a_bribe_answer_is_withdrawn_when_the_caller_goes_back_and_says_no_conta
     assert bribe_state(db) == ([True], 0)
     app.extensions["gateway"].queue.drain()
     with db.session() as s:
-        bribe = s.scalars(select(Score).where(Score.indicator == "bribe")).one()
-        assert bribe.respondents == 0
+        bribe = s.scalars(select(Cell).where(Cell.indicator == "bribe")).all()
+        assert bribe == []  # no bribe answer left: no bribe cell at any level
     # Back once more to contact, yes again, bribe no: the same submission counts again.
     again = [*corrected, "0", "1", "2"]
     client.post(USSD_URL, data=ussd_form(sid, PHONE, "*".join(again)))
