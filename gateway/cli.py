@@ -33,6 +33,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(phone_command)
     app.cli.add_command(scores_group)
     app.cli.add_command(quarter_group)
+    app.cli.add_command(synth_command)
 
 
 def _load_config(gw: GatewayState, config_dir: Path) -> dict[str, int]:
@@ -299,6 +300,30 @@ def scores_recompute(period: str) -> None:
                            file=sys.stderr) as bar, gw.db.transaction() as session:
         written = recompute_period(session, period, datetime.now(UTC), progress=bar.update)
     click.echo(f"{period}: {written} cells written from {groups} unit cells")
+    _scan(gw, period)
+
+
+def _scan(gw: GatewayState, period: str) -> None:
+    from datetime import UTC, datetime
+
+    from gateway.method import load_integrity_rules
+    from scoring.integrity import scan
+
+    rules = load_integrity_rules(gw.settings.config_dir, gw.settings.max_sessions_per_day)
+    with gw.db.transaction() as session:
+        flags = scan(session, period, rules, datetime.now(UTC))
+    click.echo(f"{period}: {len(flags)} integrity flags for review")
+    for flag in flags:
+        click.echo(f"  {flag.kind}\t{flag.subject}\t{flag.window_start:%Y-%m-%d %H:%M}"
+                   f"\t{flag.detail}")
+
+
+@scores_group.command("flags")
+@click.option("--period", required=True, callback=lambda _c, _p, v: _period_argument(v),
+              help="The quarter, YYYYQn.")
+def scores_flags(period: str) -> None:
+    """Scan a quarter for bursts, first-time-dominated cells and callers at the daily limit."""
+    _scan(current_gateway(), period)
 
 
 @click.group("quarter", cls=AppGroup)
@@ -333,6 +358,7 @@ def quarter_review(period: str) -> None:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from exc
     click.echo(f"{period}: {status}")
+    _scan(current_gateway(), period)
 
 
 @quarter_group.command("lock")
@@ -352,3 +378,21 @@ def quarter_lock(period: str) -> None:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from exc
     click.echo(f"{period}: locked, snapshot version {version}, sha256 {digest}")
+
+
+@click.command("synth")
+@click.option("--period", required=True, callback=lambda _c, _p, v: _period_argument(v))
+@click.option("--answers", type=click.IntRange(1, 50_000_000), default=10_000, show_default=True)
+@click.option("--seed", type=int, default=2026, show_default=True)
+def synth_command(period: str, answers: int, seed: int) -> None:
+    """Write reproducible synthetic answers (tests, benchmarks, demos; refused in production)."""
+    from gateway.synth import generate
+
+    gw = current_gateway()
+    if gw.settings.is_production:
+        click.echo("synthetic data is never written to a production database", err=True)
+        raise SystemExit(1)
+    with click.progressbar(length=answers, label=f"{period}: answers", file=sys.stderr) as bar:
+        written = generate(gw.db, period, answers, seed, progress=bar.update)
+    click.echo(f"{period}: {written} synthetic answers written (seed {seed}); "
+               f"run `scores recompute --period {period}`")

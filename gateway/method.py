@@ -9,6 +9,7 @@ from typing import Any
 
 from flows import Flow
 from gateway.configdata import ConfigError
+from scoring.integrity import IntegrityRules
 from scoring.report import IndicatorSpec, Method
 from scoring.stats import ScaleSpec
 
@@ -40,4 +41,17 @@ def load_method(config_dir: Path, flow: Flow, min_respondents: int) -> Method:
         payment_minimum=int(data.get("payment_minimum", 30)),
         improvement_probability=float(data.get("improvement_probability", 0.9)),
         types=tuple(code for code, _ in flow.types),
+    )
+
+
+def load_integrity_rules(config_dir: Path, max_sessions_per_day: int) -> IntegrityRules:
+    with (config_dir / "scoring.toml").open("rb") as fh:
+        data: dict[str, Any] = tomllib.load(fh).get("integrity", {})
+    return IntegrityRules(
+        burst_min=int(data.get("burst_min", 20)),
+        burst_factor=float(data.get("burst_factor", 5.0)),
+        first_time_share=float(data.get("first_time_share", 0.8)),
+        first_time_min=int(data.get("first_time_min", 20)),
+        first_time_margin=float(data.get("first_time_margin", 0.25)),
+        max_sessions_per_day=max_sessions_per_day,
     )
