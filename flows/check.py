@@ -9,7 +9,7 @@ colliding with the navigation keys, and screens whose keys collide. Pure: it rea
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from flows.engine import (
     ENGINE_MESSAGES,
@@ -17,6 +17,7 @@ from flows.engine import (
     Profile,
     State,
     _choose,
+    _home,
     _is_end,
     _pages,
     _screen,
@@ -48,22 +49,23 @@ def problems(
         if len(units) > MAX_LIST:
             found.append(f"directory: {loc}/{kind} has {len(units)} units (max {MAX_LIST})")
     ctx = Context(catalog, directory, catalog.default_language, limit)
-    # One report per (language, screen, rule), naming the first path that shows it and how many do.
+    # One report per (language, node, rule), naming the first path that shows it and how many do.
     first: dict[tuple[str, str, str], str] = {}
     times: dict[tuple[str, str, str], int] = {}
-    for where, screen, keys, pages, lists in walk(flow, ctx):
+    for walked in walk(flow, ctx):
+        body = walked.screen.body
         broken = []
-        if len(screen.body) > limit:
-            broken.append(f"longer than {limit} characters ({len(screen.body)})")
-        if not is_screen_text(screen.body):
+        if len(body) > limit:
+            broken.append(f"longer than {limit} characters ({len(body)})")
+        if not is_screen_text(body):
             broken.append("not printable ASCII")
-        if len(set(keys)) != len(keys):
+        if len(set(walked.keys)) != len(walked.keys):
             broken.append("option keys collide")
-        if pages > 1 and not lists:
-            broken.append(f"pages ({pages} pages), but only place and unit lists may")
+        if walked.pages > 1 and not walked.pageable:
+            broken.append(f"pages ({walked.pages} pages), but only place and unit lists may")
         for rule in broken:
-            key = (where.split(" ", 1)[0], screen.body.split("\n", 1)[0], rule.split(" (")[0])
-            first.setdefault(key, f"{where}: {rule}")
+            key = (walked.language, walked.node, rule.split(" (")[0])
+            first.setdefault(key, f"{walked.name}: {rule}")
             times[key] = times.get(key, 0) + 1
     for key, problem in first.items():
         more = times[key] - 1
@@ -79,43 +81,61 @@ def problems(
     return found
 
 
+@dataclass(frozen=True)
+class Walked:
+    name: str  # language and the path that reached it
+    language: str
+    node: str
+    screen: Screen
+    keys: list[str]
+    pages: int
+    pageable: bool  # a place or unit list, which may page
+
+
 def screens(flow: Flow, ctx: Context) -> Iterator[tuple[str, Screen]]:
     """Every reachable screen, named by language and path."""
-    for where, screen, *_ in walk(flow, ctx):
-        yield where, screen
+    for walked in walk(flow, ctx):
+        yield walked.name, walked.screen
 
 
-def walk(flow: Flow, ctx: Context) -> Iterator[tuple[str, Screen, list[str], int, bool]]:
-    """Depth-first over every state a first-time caller can reach.
-
-    Yields (name, screen, option keys, number of pages, whether the node is a paged list).
+def walk(flow: Flow, ctx: Context) -> Iterator[Walked]:
+    """Depth-first over every state a first-time caller can reach, by any key, `0`, `00` and `98`.
 
     Answers to questions do not change how later screens look (branches are taken at the choice),
-    so states that differ only in answers are visited once.
+    so states that differ only in answers are visited once; whether a back line shows is part of
+    what is visited.
     """
     answer_slots = {n.id for n in flow.nodes.values() if n.kind == "question"}
-    seen: set[tuple[str, int, tuple[tuple[str, str], ...]]] = set()
-    stack: list[tuple[str, State]] = [("start", initial_state(flow, ctx, Profile()))]
+    start = initial_state(flow, ctx, Profile())
+    seen: set[tuple[str, int, bool, tuple[tuple[str, str], ...]]] = set()
+    stack: list[tuple[str, State]] = [("start", start)]
     while stack:
         where, state = stack.pop()
-        key = (state.node, state.page,
+        key = (state.node, state.page, bool(state.back),
                tuple(sorted((k, v) for k, v in state.slots.items() if k not in answer_slots)))
         if key in seen:
             continue
         seen.add(key)
+        language = state.slots.get(LANGUAGE_SLOT) or ctx.language
         trail = where if len(where) <= 120 else "..." + where[-117:]
-        name = f"{state.slots.get(LANGUAGE_SLOT) or ctx.language} {trail}"
+        name = f"{language} {trail}"
         opts = options(flow, state, ctx)
         ended = _is_end(flow, state)
         pages = 1 if ended else len(_pages(flow, state, ctx))
-        is_list = flow.node(state.node).kind in LIST_KINDS
-        yield name, _screen(flow, state, ctx, error=False), [o.key for o in opts], pages, is_list
+        pageable = flow.node(state.node).kind in LIST_KINDS
+        yield Walked(name, language, state.node, _screen(flow, state, ctx, error=False),
+                     [o.key for o in opts], pages, pageable)
         if ended:
             continue
-        yield (name + " (after an invalid input)", _screen(flow, state, ctx, error=True), [],
-               pages, is_list)
+        yield Walked(name + " (after an invalid input)", language, state.node,
+                     _screen(flow, state, ctx, error=True), [], pages, pageable)
         if state.page + 1 < pages:
             stack.append((f"{where}>98", replace(state, page=state.page + 1, back=(state,))))
+        stack.append((f"{where}>00", _home(flow, ctx, state, start)))
+        if state.back:
+            stack.append((f"{where}>0", state.back[-1]))
         for opt in opts:
             nxt, _ = _choose(flow, replace(state, back=()), opt, ctx)
-            stack.append((f"{where}>{state.node}={opt.key}", replace(nxt, back=(state,))))
+            # A commit option (consent) leaves no way back; otherwise back leads here.
+            stack.append((f"{where}>{state.node}={opt.key}",
+                          replace(nxt, back=(state,) if nxt.back else ())))

@@ -6,9 +6,9 @@ the whole path. Nothing is stored between hops, so the screen is a pure function
 (flow, path, context): a dial-through, a retried hop or a resumed session all replay the same way.
 
 Rules, in the order they apply to each input:
-1. `00` goes home: the start node with what the caller settled (language, consent, place), so a
-   caller who consented is never asked again; `0` goes back one screen (a no-op on the first
-   screen, and never back past consent once given);
+1. `00` goes home: after consent, the start node with what the caller settled (language, consent,
+   place), so a caller who consented is never asked again; before consent, the first screen;
+   `0` goes back one screen (a no-op on the first screen, and never back past consent once given);
 2. `98` shows the next page when the current list has one, otherwise it is invalid;
 3. a key of the current screen selects it; anything else is invalid and re-asks the same screen,
    the error being shown only when it is the last input of the path;
@@ -169,7 +169,7 @@ def _replay(
             break
         error = False
         if value == HOME:
-            state = _home(flow, ctx, state)
+            state = _home(flow, ctx, state, start)
         elif value == BACK:
             if state.back:
                 state = state.back[-1]
@@ -210,8 +210,11 @@ def _replay(
     )
 
 
-def _home(flow: Flow, ctx: Context, state: State) -> State:
-    """Rule 1: the start node, keeping the language, consent and place the caller settled."""
+def _home(flow: Flow, ctx: Context, state: State, start: State) -> State:
+    """Rule 1: after consent, the start node with the language, consent and place the caller
+    settled; before consent, the very first screen (a wrong language can still be changed)."""
+    if state.slots.get(CONSENT_SLOT) != CONSENT_YES:
+        return start
     kept = (LANGUAGE_SLOT, CONSENT_SLOT, *flow.location_chain())
     slots = {k: state.slots[k] for k in kept if state.slots.get(k)}
     return _settle(flow, State(flow.start, slots), ctx)
