@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck release clean
+.PHONY: install run test lint typecheck release clean bench-scoring
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,16 +31,20 @@ run: release
 	fi
 
 lint: install
-	$(BIN)/ruff check gateway flows scoring tests
+	$(BIN)/ruff check gateway flows scoring tests bench
 
 typecheck: install
-	$(BIN)/mypy gateway flows scoring tests
+	$(BIN)/mypy gateway flows scoring tests bench
 
 # ruff, mypy, then pytest. PostgreSQL, Redis and RQ tests run when those services answer
 # (TEST_POSTGRES_URL, TEST_REDIS_URL, defaults on 127.0.0.1) and are reported as skipped when not;
 # under CI=true a missing service fails the run instead.
 test: lint typecheck
 	$(BIN)/pytest
+
+# Issue 4's acceptance at scale, on PostgreSQL (TEST_POSTGRES_URL): see bench/scoring_scale.py.
+bench-scoring: install
+	$(BIN)/python bench/scoring_scale.py --answers $${ANSWERS:-1000000}
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis

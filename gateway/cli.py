@@ -7,6 +7,7 @@ copy them (a new API token, on the last line of the output, once).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -296,10 +297,12 @@ def scores_recompute(period: str) -> None:
         groups = session.scalar(select(func.count()).select_from(
             select(Answer.unit_id, Answer.indicator).where(Answer.period == period)
             .group_by(Answer.unit_id, Answer.indicator).subquery())) or 0
+    started = time.perf_counter()
     with click.progressbar(length=int(groups), label=f"{period}: unit cells",
                            file=sys.stderr) as bar, gw.db.transaction() as session:
         written = recompute_period(session, period, datetime.now(UTC), progress=bar.update)
-    click.echo(f"{period}: {written} cells written from {groups} unit cells")
+    click.echo(f"{period}: {written} cells written from {groups} unit cells "
+               f"in {time.perf_counter() - started:.2f} s")
     _scan(gw, period)
 
 
@@ -381,6 +384,7 @@ def quarter_lock(period: str) -> None:
 
 
 @click.command("synth")
+@with_appcontext
 @click.option("--period", required=True, callback=lambda _c, _p, v: _period_argument(v))
 @click.option("--answers", type=click.IntRange(1, 50_000_000), default=10_000, show_default=True)
 @click.option("--seed", type=int, default=2026, show_default=True)

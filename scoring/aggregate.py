@@ -179,24 +179,27 @@ def _row_values(cell: CellData, now: datetime) -> dict[str, object]:
 
 
 def write_cells(session: Session, cells: Iterable[CellData], now: datetime) -> int:
-    """Upsert cells; a cell with no answer left is deleted (a full recompute would not have it)."""
-    written = 0
+    """Upsert cells in one statement; a cell with no answer left is deleted (a full recompute
+    would not have it). `computed_at` changes only when the numbers do, so an unchanged cell stays
+    byte-identical."""
+    rows, empty = [], []
     for cell in cells:
         if cell.counts.respondents == 0 and cell.counts.dont_know == 0:
-            session.execute(delete(CellRow).where(CellRow.key == cell.key.text))
-            continue
-        values = _row_values(cell, now)
-        stmt = insert_for(session, CellRow).values(key=cell.key.text, **values)
-        update = {k: v for k, v in values.items() if k != "computed_at"}
-        # computed_at changes only when the numbers do, so an unchanged cell is byte-identical.
+            empty.append(cell.key.text)
+        else:
+            rows.append({"key": cell.key.text, **_row_values(cell, now)})
+    if empty:
+        session.execute(delete(CellRow).where(CellRow.key.in_(empty)))
+    if rows:
+        stmt = insert_for(session, CellRow)
+        changed = {k: getattr(stmt.excluded, k) for k in rows[0] if k not in ("key",)}
         stmt = stmt.on_conflict_do_update(
-            index_elements=["key"], set_=update,
-            where=(CellRow.counts != values["counts"])
-            | (CellRow.dont_know != cell.counts.dont_know),
+            index_elements=["key"], set_=changed,
+            where=(CellRow.counts != stmt.excluded.counts)
+            | (CellRow.dont_know != stmt.excluded.dont_know),
         )
-        session.execute(stmt)
-        written += 1
-    return written
+        session.execute(stmt, rows)
+    return len(rows)
 
 
 def stored_unit_cells(

@@ -62,29 +62,36 @@ def _local_day(session: Session, column: Any) -> ColumnElement[Any]:
 
 
 def bursts(session: Session, period: str, rules: IntegrityRules) -> list[Flag]:
+    """Hours far above a cell's usual rate. Two GROUP BYs: the cells' totals and spans, and only
+    the hours that reach `burst_min` (HAVING), so memory does not grow with the answers."""
+    spans = {
+        (unit_id, kind): (int(total), _aware(first), _aware(last))
+        for unit_id, kind, total, first, last in session.execute(
+            select(Answer.unit_id, Answer.institution_type,
+                   func.count(func.distinct(Answer.respondent_id)),
+                   func.min(Answer.received_at), func.max(Answer.received_at))
+            .where(Answer.period == period)
+            .group_by(Answer.unit_id, Answer.institution_type))
+    }
+    if not spans:
+        return []
+    period_last = max(last for _, _, last in spans.values())
     hour = _hour(session, Answer.received_at).label("hour")
-    per_hour = session.execute(
+    busy = session.execute(
         select(Answer.unit_id, Answer.institution_type, hour,
                func.count(func.distinct(Answer.respondent_id)))
         .where(Answer.period == period)
         .group_by(Answer.unit_id, Answer.institution_type, hour)
+        .having(func.count(func.distinct(Answer.respondent_id)) >= rules.burst_min)
     ).all()
-    totals: dict[tuple[int, str], int] = {}
-    first: dict[tuple[int, str], datetime] = {}
-    for unit_id, kind, at, n in per_hour:
-        key = (unit_id, kind)
-        totals[key] = totals.get(key, 0) + int(n)
-        first[key] = min(first.get(key, _aware(at)), _aware(at))
-    last = max((_aware(at) for *_, at, _n in per_hour), default=None)
     codes = dict(session.execute(select(InstitutionUnit.id, InstitutionUnit.code)).all())
     flags = []
-    for unit_id, kind, at, n in per_hour:
-        key = (unit_id, kind)
+    for unit_id, kind, at, n in busy:
+        total, first, _ = spans[(unit_id, kind)]
         start = _aware(at)
-        assert last is not None
-        hours = max(24.0, (last - first[key]).total_seconds() / 3600 + 1)
-        usual = totals[key] / hours
-        if n >= rules.burst_min and n >= rules.burst_factor * usual:
+        hours = max(24.0, (period_last - first).total_seconds() / 3600 + 1)
+        usual = total / hours
+        if n >= rules.burst_factor * usual:
             flags.append(Flag("burst", f"{codes.get(unit_id, unit_id)}/{kind}", start,
                               start + timedelta(hours=1),
                               {"respondents": int(n), "usual_per_hour": round(usual, 2)},

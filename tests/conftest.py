@@ -33,11 +33,11 @@ from gateway.migrate import upgrade
 from gateway.models import (
     Answer,
     ApiToken,
-    DirtyCell,
-    Respondent,
     Cell,
+    DirtyCell,
     IntegrityFlag,
     Period,
+    Respondent,
     Snapshot,
     Submission,
     UssdEvent,

@@ -28,13 +28,16 @@ def get(client: Any, url: str, token: str | None = None, **headers: str) -> Any:
 
 
 def unit_item(body: dict[str, Any], unit: str = GOMA_POLICE_UNIT) -> dict[str, Any]:
-    (item,) = [i for i in body["items"] if i["unit"] and i["unit"]["code"] == unit]
-    return item
+    found: list[dict[str, Any]] = [
+        i for i in body["items"] if i["unit"] and i["unit"]["code"] == unit]
+    assert len(found) == 1
+    return found[0]
 
 
 def indicator(item: dict[str, Any], code: str) -> dict[str, Any]:
-    (found,) = [i for i in item["indicators"] if i["code"] == code]
-    return found
+    found: list[dict[str, Any]] = [i for i in item["indicators"] if i["code"] == code]
+    assert len(found) == 1
+    return found[0]
 
 
 def period_now() -> str:

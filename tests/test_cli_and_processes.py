@@ -213,3 +213,38 @@ def test_phone_simulator_says_clearly_when_the_gateway_is_down(cli):
     assert "cannot reach" in result.output
     bad = runner.invoke(args=["phone", "--number", "hello"])
     assert bad.exit_code != 0 and "--number" in bad.output
+
+
+def test_scores_and_quarter_commands(make_app):
+    from gateway.synth import generate
+
+    app = make_app()
+    runner = app.test_cli_runner()
+    generate(app.extensions["gateway"].db, "2026Q3", 400, seed=4)
+    recompute = runner.invoke(args=["scores", "recompute", "--period", "2026Q3"])
+    assert recompute.exit_code == 0, recompute.output
+    assert "cells written from" in recompute.output and "integrity flags" in recompute.output
+    assert runner.invoke(args=["scores", "recompute", "--period", "2026Q5"]).exit_code == 2
+    refused = runner.invoke(args=["quarter", "lock", "2026Q3"])
+    assert refused.exit_code == 1 and "review" in refused.output
+    assert "2026Q3: in_review" in runner.invoke(args=["quarter", "review", "2026Q3"]).output
+    locked = runner.invoke(args=["quarter", "lock", "2026Q3"])
+    assert locked.exit_code == 0 and "snapshot version 1, sha256 " in locked.output
+    listing = runner.invoke(args=["quarter", "list"]).output
+    assert "2026Q3\tlocked" in listing and "snapshot 1" in listing
+    assert runner.invoke(args=["quarter", "lock", "2026Q3"]).exit_code == 1
+
+
+def test_synthetic_data_is_refused_in_production(make_app, database_url):
+    from gateway import create_app
+    from gateway.settings import Settings
+
+    env = env_for(database_url, "redis://127.0.0.1:1/0", GATEWAY_ENV="production",
+                  WEBHOOK_TOKEN="prod-token-0123456789abcdefghij",
+                  PHONE_HASH_KEY="p" * 40, SECRET_KEY="s" * 40)
+    app = create_app(Settings.from_env(environ=env))
+    try:
+        result = app.test_cli_runner().invoke(args=["synth", "--period", "2026Q3"])
+        assert result.exit_code == 1 and "never written to a production" in result.output
+    finally:
+        app.extensions["gateway"].close()

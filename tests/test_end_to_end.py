@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC
 from typing import Any
 
 import pytest
 from redis import Redis
 from rq import Queue
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from gateway.db import Database
 from gateway.models import Answer, DirtyCell
 from gateway.queueing import QUEUE_NAME
 from gateway.tokens import create_token
+from scoring.periods import quarter_bounds
 from tests.africastalking import GOMA_POLICE_UNIT, INDICATORS, first_time_goma_police, play
 from tests.conftest import env_for, run_worker_burst
 
@@ -71,6 +74,12 @@ def test_session_to_score_through_a_real_worker(make_app, database_url, redis_ur
     assert (item["respondents"], trust["mean"], trust["score"]) == (1, 4.0, 100.0)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
+    # The worker also scheduled, with RQ's scheduler, the move of this quarter to review at its end.
+    scheduled = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
+    assert f"review-{period}" in scheduled.get_job_ids()
+    when = scheduled.get_scheduled_time(f"review-{period}")
+    assert when == quarter_bounds(period)[1].astimezone(UTC).replace(tzinfo=None) or \
+        when.replace(tzinfo=UTC) == quarter_bounds(period)[1]
 
 
 def test_answers_survive_a_stopped_redis_and_scores_catch_up_after_the_sweeper(

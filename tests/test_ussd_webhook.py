@@ -10,10 +10,10 @@ from sqlalchemy import func, select, text
 from gateway.db import Database
 from gateway.models import (
     Answer,
+    Cell,
     InstitutionUnit,
     Location,
     Respondent,
-    Cell,
     Submission,
     UssdEvent,
     UssdSession,
@@ -74,9 +74,9 @@ def test_a_first_time_caller_is_asked_language_and_consent_then_rates(app, clien
             app.extensions["gateway"].flow.version}
         session = s.scalars(select(UssdSession)).one()
         assert (session.ended, session.last_node, session.answered) == (True, "thanks", 4)
-        units = {c.indicator: (c.respondents, c.counts) for c in s.scalars(
+        cells = {c.indicator: (c.respondents, c.counts) for c in s.scalars(
             select(Cell).where(Cell.level == "unit"))}
-        assert units == {"contact": (1, '{"2":1}'), "trust": (1, '{"4":1}'),
+        assert cells == {"contact": (1, '{"2":1}'), "trust": (1, '{"4":1}'),
                          "respect": (1, '{"2":1}'), "change": (1, '{"3":1}')}
         levels = set(s.scalars(select(Cell.level).where(Cell.indicator == "trust")))
         assert levels == {"unit", "collectivity", "territory", "province"}
