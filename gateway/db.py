@@ -62,7 +62,7 @@ class Database:
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 15})
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 5})
         _configure_sqlite(engine)
         return engine
     parsed = make_url(url)
@@ -90,7 +90,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA busy_timeout=5000")  # inside the 15 s USSD budget
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

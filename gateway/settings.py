@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -118,26 +118,21 @@ class _Reader:
         return value
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            self.invalid.append(f"{name} (a whole number)")
-            return default
-        if not low <= value <= high:
-            self.invalid.append(f"{name} (between {low} and {high})")
-        return value
+        return int(self._bounded(name, default, (low, high), int, "a whole number"))
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
+        return float(self._bounded(name, default, (low, high), float, "a number"))
+
+    def _bounded(self, name: str, default: float, bounds: tuple[float, float],
+                 parse: Callable[[str], float], what: str) -> float:
+        low, high = bounds
         raw = self.text(name)
         if raw is None:
             return default
         try:
-            value = float(raw)
+            value = parse(raw)
         except ValueError:
-            self.invalid.append(f"{name} (a number)")
+            self.invalid.append(f"{name} ({what})")
             return default
         if not low <= value <= high:
             self.invalid.append(f"{name} (between {low} and {high})")

@@ -161,6 +161,18 @@ def make_app(database_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
+def pg_app(postgres_url: str) -> Iterator[Any]:
+    """An app on PostgreSQL only, for what only PostgreSQL has (row locks between sessions)."""
+    url = prepare(postgres_url)
+    database = Database(Settings.from_env(environ={"DATABASE_URL": url}).database_url)
+    clean(database)
+    database.dispose()
+    app = create_app(Settings.from_env(environ=env_for(url)))
+    yield app
+    app.extensions["gateway"].close()
+
+
+@pytest.fixture
 def app(make_app: Any) -> Any:
     return make_app()
 

@@ -198,10 +198,9 @@ def test_ended_quarters_move_to_review_and_the_current_one_stays_open(app, db):
 
 
 @pytest.mark.postgres
-def test_two_staff_locking_at_once_make_one_snapshot(make_app, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("row locks are PostgreSQL's; SQLite serialises every writer anyway")
-    app = make_app()
+def test_two_staff_locking_at_once_make_one_snapshot(pg_app):
+    # PostgreSQL only: its row locks are what is tested (SQLite serialises every writer anyway).
+    app = pg_app
     db = app.extensions["gateway"].db
     generate(db, PERIOD, 300, seed=8)
     with db.transaction() as session:
