@@ -9,21 +9,27 @@ Rules:
   in-review quarter is computed from the cells, marked `provisional`, and only for tokens allowed
   to see provisional figures;
 - small cells keep their counts and carry null values (`scoring.report`);
-- responses never contain a phone number or a respondent id.
+- lists are in a stable order, paged (`page`, `per_page`), with a strong ETag: a client that
+  sends `If-None-Match` gets a 304 when nothing changed;
+- responses never contain a phone number or a respondent id;
+- `/api/v1/openapi.json` describes every route, and tests hold the responses to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Response, g, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from gateway.models import ApiToken, Location, Period
+from gateway.dhis2 import data_values, to_csv
+from gateway.models import ApiToken, Cell, InstitutionUnit, Location, Period
+from gateway.openapi import openapi_document
 from gateway.quarters import LOCKED, latest_snapshot
 from gateway.scores import period_items
 from gateway.state import current_gateway
@@ -33,6 +39,7 @@ from scoring.periods import is_period
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
 LEVELS = ("province", "territory", "collectivity", "unit")
+DEFAULT_PAGE, MAX_PAGE = 500, 5000
 
 
 def problem(status: int, title: str, field: str | None = None) -> Response:
@@ -79,6 +86,81 @@ def _subtree(locations: list[tuple[str, str | None]], root: str) -> set[str]:
     return found
 
 
+@dataclass
+class Published:
+    """A quarter's items as this token may see them, and the header that goes with them."""
+
+    head: dict[str, Any]
+    items: list[dict[str, Any]]
+    allowed: set[str] | None  # place codes of the token's province, or None for all
+    tree: list[tuple[str, str | None]]
+
+
+def _published(token: ApiToken, period: str) -> Published | Response:
+    """Resolve a quarter for a token: the locked snapshot, or provisional items if allowed."""
+    gw = current_gateway()
+    with gw.db.session() as session:
+        codes = dict(session.execute(select(Location.id, Location.code)).all())
+        tree = [(code, codes.get(parent) if parent else None)
+                for code, parent in session.execute(select(Location.code, Location.parent_id))]
+        allowed = _subtree(tree, token.province_code) if token.province_code else None
+        row = session.scalars(select(Period).where(Period.code == period)).first()
+        if row is None:
+            return problem(404, "no answers for this quarter", "period")
+        if row.status == LOCKED:
+            snapshot = latest_snapshot(session, period)
+            assert snapshot is not None
+            document = json.loads(snapshot.document)
+            head = {"period": period, "status": LOCKED, "provisional": False,
+                    "version": snapshot.version, "method_version": snapshot.method_version,
+                    "generated_at": document["locked_at"]}
+            return Published(head, document["items"], allowed, tree)
+        if not token.provisional:
+            return problem(403, f"{period} is {row.status}: provisional figures need a token "
+                                "created with --provisional", "period")
+        computed = session.scalar(select(func.max(Cell.computed_at)).where(Cell.period == period))
+        head = {"period": period, "status": row.status, "provisional": True, "version": None,
+                "method_version": gw.method.version,
+                "generated_at": (computed or row.opened_at).isoformat(timespec="seconds")}
+        return Published(head, period_items(session, period, gw.method), allowed, tree)
+
+
+def _page_args() -> tuple[int, int] | Response:
+    try:
+        page = int(request.args.get("page", "1"))
+        per_page = int(request.args.get("per_page", str(DEFAULT_PAGE)))
+    except ValueError:
+        return problem(400, "page and per_page are whole numbers", "page")
+    if page < 1:
+        return problem(400, "page starts at 1", "page")
+    if not 1 <= per_page <= MAX_PAGE:
+        return problem(400, f"per_page is between 1 and {MAX_PAGE}", "per_page")
+    return page, per_page
+
+
+def _cached_json(body: dict[str, Any]) -> Response:
+    """JSON with a strong ETag over its bytes; 304 when the client already has them."""
+    data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    tag = hashlib.sha256(data).hexdigest()[:32]
+    if request.if_none_match.contains(tag):
+        response = Response(status=304)
+    else:
+        response = Response(data, mimetype="application/json")
+    response.set_etag(tag)
+    return response
+
+
+@bp.get("/periods")
+@require_token
+def periods() -> Response:
+    with current_gateway().db.session() as session:
+        rows = session.scalars(select(Period).order_by(Period.code)).all()
+        items = [{"period": r.code, "status": r.status,
+                  "locked_at": r.locked_at.isoformat(timespec="seconds") if r.locked_at else None,
+                  "version": r.snapshot_version} for r in rows]
+    return _cached_json({"items": items})
+
+
 @bp.get("/scores")
 @require_token
 def scores() -> Response:
@@ -94,42 +176,80 @@ def scores() -> Response:
     level = args.get("level")
     if level is not None and level not in LEVELS:
         return problem(400, f"level must be one of {', '.join(LEVELS)}", "level")
-    with gw.db.session() as session:
-        places = [(c, p) for c, p in session.execute(
-            select(Location.code, Location.parent_id))]  # parent ids, resolved below
-        codes = dict(session.execute(select(Location.id, Location.code)).all())
-        tree = [(code, codes.get(parent) if parent else None) for code, parent in places]
-        location = args.get("location")
-        if location is not None and location not in codes.values():
-            return problem(400, "unknown location code", "location")
-        allowed = _subtree(tree, token.province_code) if token.province_code else None
-        if location is not None and allowed is not None and location not in allowed:
-            return problem(403, "this token is limited to another province", "location")
-        row = session.scalars(select(Period).where(Period.code == period)).first()
-        if row is None:
-            return problem(404, "no answers for this quarter", "period")
-        if row.status == LOCKED:
-            snapshot = latest_snapshot(session, period)
-            assert snapshot is not None
-            document = json.loads(snapshot.document)
-            items = document["items"]
-            head = {"period": period, "status": LOCKED, "provisional": False,
-                    "version": snapshot.version, "method_version": snapshot.method_version,
-                    "generated_at": document["locked_at"]}
-        else:
-            if not token.provisional:
-                return problem(403, f"{period} is {row.status}: provisional figures need a token "
-                                    "created with --provisional", "period")
-            items = period_items(session, period, gw.method)
-            head = {"period": period, "status": row.status, "provisional": True, "version": None,
-                    "method_version": gw.method.version,
-                    "generated_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    wanted = _subtree(tree, location) if location is not None else None
+    paging = _page_args()
+    if isinstance(paging, Response):
+        return paging
+    location = args.get("location")
+    if location is not None:
+        with gw.db.session() as session:
+            if session.scalar(select(Location.id).where(Location.code == location)) is None:
+                return problem(400, "unknown location code", "location")
+    published = _published(token, period)
+    if isinstance(published, Response):
+        return published
+    if location is not None and published.allowed is not None and location not in published.allowed:
+        return problem(403, "this token is limited to another province", "location")
+    wanted = _subtree(published.tree, location) if location is not None else None
     items = [
-        item for item in items
+        item for item in published.items
         if (kind is None or item["type"] == kind)
         and (level is None or item["level"] == level)
         and (wanted is None or item["location"]["code"] in wanted)
-        and (allowed is None or item["location"]["code"] in allowed)
+        and (published.allowed is None or item["location"]["code"] in published.allowed)
     ]
-    return jsonify({**head, "min_respondents": gw.method.min_respondents, "items": items})
+    page, per_page = paging
+    return _cached_json({**published.head, "min_respondents": gw.method.min_respondents,
+                         "page": page, "per_page": per_page, "total": len(items),
+                         "items": items[(page - 1) * per_page: page * per_page]})
+
+
+@bp.get("/units")
+@require_token
+def units() -> Response:
+    token: ApiToken = g.api_token
+    with current_gateway().db.session() as session:
+        codes = dict(session.execute(select(Location.id, Location.code)).all())
+        tree = [(code, codes.get(parent) if parent else None)
+                for code, parent in session.execute(select(Location.code, Location.parent_id))]
+        allowed = _subtree(tree, token.province_code) if token.province_code else None
+        rows = session.execute(
+            select(InstitutionUnit, Location).join(Location,
+                                                   Location.id == InstitutionUnit.location_id)
+            .order_by(InstitutionUnit.type, InstitutionUnit.code)).all()
+        items = [{"code": u.code, "name": u.name, "type": u.type, "active": u.active,
+                  "illustrative": u.illustrative,
+                  "location": {"code": loc.code, "name": loc.name, "level": loc.level}}
+                 for u, loc in rows if allowed is None or loc.code in allowed]
+    return _cached_json({"items": items})
+
+
+@bp.get("/dhis2/dataValueSets")
+@require_token
+def data_value_sets() -> Response:
+    token: ApiToken = g.api_token
+    period = request.args.get("period", "").strip()
+    if not is_period(period):
+        return problem(400, "period must be a quarter written YYYYQn, e.g. 2026Q4", "period")
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "csv"):
+        return problem(400, "format is json or csv", "format")
+    published = _published(token, period)
+    if isinstance(published, Response):
+        return published
+    items = [i for i in published.items
+             if published.allowed is None or i["location"]["code"] in published.allowed]
+    values = data_values(items, period, current_gateway().dhis2, "feedback-gateway",
+                         str(published.head["generated_at"]))
+    if fmt == "csv":
+        response = Response(to_csv(values), mimetype="text/csv")
+        response.headers["Content-Disposition"] = f'attachment; filename="{period}.csv"'
+        return response
+    return _cached_json({"dataSet": current_gateway().dhis2.data_set, "period": period,
+                         "provisional": published.head["provisional"],
+                         "version": published.head["version"], "dataValues": values})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The API's description; public, so an RBF engine can discover it before it has a token."""
+    return jsonify(openapi_document())

@@ -35,6 +35,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(scores_group)
     app.cli.add_command(quarter_group)
     app.cli.add_command(synth_command)
+    app.cli.add_command(deliveries_group)
 
 
 def _load_config(gw: GatewayState, config_dir: Path) -> dict[str, int]:
@@ -370,17 +371,28 @@ def quarter_lock(period: str) -> None:
     """Lock a quarter in review: recompute it and freeze its published scores in a snapshot."""
     from datetime import UTC, datetime
 
+    from gateway.models import Delivery
+    from gateway.push import DELIVER
     from gateway.quarters import LifecycleError, lock
 
     gw = current_gateway()
     try:
         with gw.db.transaction() as session:
-            snapshot = lock(session, period, gw.method, datetime.now(UTC))
+            snapshot = lock(session, period, gw.method, datetime.now(UTC),
+                            gw.settings.rbf_webhook_urls)
             version, digest = snapshot.version, snapshot.sha256
+            pushes = list(session.scalars(select(Delivery.id).where(
+                Delivery.period == period, Delivery.version == version)))
     except LifecycleError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from exc
+    for pk in pushes:
+        gw.queue.enqueue(DELIVER, pk, job_id=f"delivery-{pk}")
+    if hasattr(gw.queue, "drain"):
+        gw.queue.drain()
     click.echo(f"{period}: locked, snapshot version {version}, sha256 {digest}")
+    if pushes:
+        click.echo(f"{len(pushes)} pushes to the RBF engine queued (see `deliveries list`)")
 
 
 @click.command("synth")
@@ -400,3 +412,48 @@ def synth_command(period: str, answers: int, seed: int) -> None:
         written = generate(gw.db, period, answers, seed, progress=bar.update)
     click.echo(f"{period}: {written} synthetic answers written (seed {seed}); "
                f"run `scores recompute --period {period}`")
+
+
+@click.group("deliveries", cls=AppGroup)
+def deliveries_group() -> None:
+    """Signed pushes of locked quarters to the RBF engine."""
+
+
+@deliveries_group.command("list")
+@click.option("--period", default=None, help="Only this quarter.")
+def deliveries_list(period: str | None) -> None:
+    """Every push with its status and attempts (latest outcome last)."""
+    from gateway.models import Delivery, DeliveryAttempt
+
+    with current_gateway().db.session() as session:
+        stmt = select(Delivery).order_by(Delivery.id)
+        if period:
+            stmt = stmt.where(Delivery.period == period)
+        for row in session.scalars(stmt):
+            last = session.scalars(select(DeliveryAttempt).where(
+                DeliveryAttempt.delivery_id == row.id).order_by(
+                DeliveryAttempt.id.desc()).limit(1)).first()
+            outcome = "-" if last is None else (
+                f"{last.status_code or last.error} at {last.attempted_at:%Y-%m-%d %H:%M}")
+            click.echo(f"{row.id}\t{row.period} v{row.version}\t{row.status}\t"
+                       f"{row.attempts} attempts\tlast {outcome}\t{row.url}\t{row.delivery_id}")
+
+
+@deliveries_group.command("replay")
+@click.argument("delivery", type=int)
+def deliveries_replay(delivery: int) -> None:
+    """Attempt a push again now (a failed or delivered one too), and record the outcome."""
+    from gateway.models import Delivery
+    from gateway.push import attempt
+
+    gw = current_gateway()
+    with gw.db.transaction() as session:
+        row = session.get(Delivery, delivery)
+        if row is None:
+            click.echo(f"no delivery {delivery}", err=True)
+            raise SystemExit(1)
+        row.status, row.attempts = "pending", 0
+    result = attempt(gw.db, delivery, gw.settings.rbf_webhook_secret)
+    click.echo(f"delivery {delivery}: {result.status} after this attempt")
+    if result.status != "delivered":
+        raise SystemExit(1)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from gateway.models import Period, Snapshot
 from gateway.periods import IN_REVIEW, LOCKED, OPEN, ensure_period
+from gateway.push import create_deliveries
 from gateway.scores import period_items
 from scoring.aggregate import recompute_period
 from scoring.periods import quarter_bounds
@@ -64,7 +65,8 @@ def canonical(document: dict[str, Any]) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def lock(session: Session, code: str, method: Method, now: datetime) -> Snapshot:
+def lock(session: Session, code: str, method: Method, now: datetime,
+         webhook_urls: tuple[str, ...] = ()) -> Snapshot:
     row = _locked_row(session, code, now)
     if row.status == LOCKED:
         raise LifecycleError(f"{code} is already locked (snapshot version {row.snapshot_version})")
@@ -91,6 +93,8 @@ def lock(session: Session, code: str, method: Method, now: datetime) -> Snapshot
     row.locked_at = now
     row.snapshot_version = version
     session.flush()
+    # The pushes to the RBF engine are rows of this same transaction: none can be forgotten.
+    create_deliveries(session, webhook_urls, code, version, now)
     return snapshot
 
 

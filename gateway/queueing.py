@@ -141,8 +141,10 @@ class InProcessJobQueue:
     so a crash between an answer's commit and its refresh is repaired without Redis.
     """
 
-    def __init__(self, database: Database, sweep_interval: float) -> None:
+    def __init__(self, database: Database, sweep_interval: float,
+                 extra: dict[str, dict[str, Any]] | None = None) -> None:
         self.database = database
+        self.extra = extra or {}  # per job name, keyword arguments a worker reads from its env
         self.sweep_interval = sweep_interval
         self.failures = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs")
@@ -169,7 +171,7 @@ class InProcessJobQueue:
         with self._lock:
             self._pending.discard(job_id)  # a change arriving from now on queues a fresh run
         try:
-            resolve(func)(*args, database=self.database)
+            resolve(func)(*args, database=self.database, **self.extra.get(func, {}))
         except Exception:  # a failed job must not kill the runner; the dirty mark stays
             self.failures += 1
             log.exception("in-process job %s failed; the sweeper will retry it", job_id)

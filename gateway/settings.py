@@ -56,6 +56,8 @@ class Settings:
     at_api_key: str | None = None
     at_sender: str | None = None
     at_api_url: str | None = None
+    rbf_webhook_urls: tuple[str, ...] = ()
+    rbf_webhook_secret: str = ""
     defaults_used: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -71,7 +73,8 @@ class Settings:
         out: dict[str, object] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("secret_key", "webhook_token", "phone_hash_key", "at_api_key") and value:
+            if f.name in ("secret_key", "webhook_token", "phone_hash_key", "at_api_key",
+                          "rbf_webhook_secret") and value:
                 value = "***"
             elif f.name in ("database_url", "redis_url") and value:
                 value = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", str(value))
@@ -166,6 +169,20 @@ class _Reader:
             self.invalid.append("WEBHOOK_TOKEN (letters, digits, '-' and '_' only: it is in a URL)")
         return token
 
+    def webhook_urls(self) -> tuple[str, ...]:
+        urls = tuple(u.strip() for u in (self.text("RBF_WEBHOOK_URLS") or "").split(",")
+                     if u.strip())
+        for url in urls:
+            if not url.startswith(("https://", "http://")):
+                self.invalid.append("RBF_WEBHOOK_URLS (comma-separated http(s) URLs)")
+            elif self.production and not url.startswith("https://"):
+                self.invalid.append("RBF_WEBHOOK_URLS (https only in production)")
+        secret = self.text("RBF_WEBHOOK_SECRET") or ""
+        if urls and len(secret) < (32 if self.production else 16):
+            self.invalid.append("RBF_WEBHOOK_SECRET (needed with RBF_WEBHOOK_URLS; at least "
+                                f"{32 if self.production else 16} characters)")
+        return urls
+
     def raise_if_wrong(self) -> None:
         parts = []
         if self.missing:
@@ -197,6 +214,8 @@ def _build(env: dict[str, str]) -> Settings:
         at_api_key=r.text("AT_API_KEY"),
         at_sender=r.text("AT_SENDER"),
         at_api_url=r.text("AT_API_URL"),
+        rbf_webhook_urls=r.webhook_urls(),
+        rbf_webhook_secret=r.text("RBF_WEBHOOK_SECRET") or "",
         defaults_used=tuple(r.used),
     )
     r.raise_if_wrong()

@@ -11,6 +11,7 @@ from flask import current_app
 
 from flows import Catalog, Flow
 from gateway.db import Database
+from gateway.dhis2 import Dhis2Mapping
 from gateway.directory import DirectoryCache
 from gateway.method import load_method
 from gateway.queueing import InProcessJobQueue, JobQueue, RedisJobQueue
@@ -27,6 +28,7 @@ class GatewayState:
     directory: DirectoryCache
     queue: JobQueue
     method: Method
+    dhis2: Dhis2Mapping
 
     @classmethod
     def build(cls, settings: Settings, flow: Flow, catalog: Catalog) -> GatewayState:
@@ -35,9 +37,11 @@ class GatewayState:
         if settings.redis_url:
             queue = RedisJobQueue.from_url(settings.redis_url, settings.enqueue_timeout)
         else:
-            queue = InProcessJobQueue(db, settings.sweep_interval)
+            queue = InProcessJobQueue(db, settings.sweep_interval, extra={
+                "gateway.push.deliver": {"secret": settings.rbf_webhook_secret}})
         method = load_method(settings.config_dir, flow, settings.min_respondents)
-        return cls(settings, db, flow, catalog, DirectoryCache(db), queue, method)
+        return cls(settings, db, flow, catalog, DirectoryCache(db), queue, method,
+                   Dhis2Mapping.load(settings.config_dir))
 
     def close(self) -> None:
         self.queue.close()

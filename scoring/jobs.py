@@ -83,6 +83,11 @@ def sweep_dirty_cells(*, database: Database | None = None, queue: JobQueue | Non
     if cells:
         log.info("sweep: %d dirty cells, %d enqueued", len(cells), sent)
     review_ended_quarters(database=db)  # safety net for a scheduled move lost with Redis
+    from datetime import UTC, datetime
+
+    from gateway.push import enqueue_due
+
+    enqueue_due(db, queue, datetime.now(UTC))  # pushes due for an attempt, whatever Redis lost
     return sent
 
 
