@@ -4,7 +4,7 @@ Rules:
 - only the Authorization header authenticates; a token in the query string is refused (it would
   end up in proxy logs) and cookies are never read here;
 - 401 with `WWW-Authenticate` without or with a wrong token; 403 outside the token's scope;
-  400 naming the field for bad input; 404 for a quarter that has no answers;
+  400 naming the field for bad input; 404 for a quarter without answers or an unknown place;
 - a locked quarter is served from its snapshot, byte for byte what was frozen; an open or
   in-review quarter is computed from the cells, marked `provisional`, and only for tokens allowed
   to see provisional figures;
@@ -183,7 +183,7 @@ def scores() -> Response:
     if location is not None:
         with gw.db.session() as session:
             if session.scalar(select(Location.id).where(Location.code == location)) is None:
-                return problem(400, "unknown location code", "location")
+                return problem(404, "no place has this code", "location")
     published = _published(token, period)
     if isinstance(published, Response):
         return published

@@ -443,6 +443,8 @@ def deliveries_list(period: str | None) -> None:
 @click.argument("delivery", type=int)
 def deliveries_replay(delivery: int) -> None:
     """Attempt a push again now (a failed or delivered one too), and record the outcome."""
+    from datetime import UTC, datetime
+
     from gateway.models import Delivery
     from gateway.push import attempt
 
@@ -452,7 +454,7 @@ def deliveries_replay(delivery: int) -> None:
         if row is None:
             click.echo(f"no delivery {delivery}", err=True)
             raise SystemExit(1)
-        row.status, row.attempts = "pending", 0
+        row.status, row.attempts, row.next_attempt_at = "pending", 0, datetime.now(UTC)
     result = attempt(gw.db, delivery, gw.settings.rbf_webhook_secret)
     click.echo(f"delivery {delivery}: {result.status} after this attempt")
     if result.status != "delivered":

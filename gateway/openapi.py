@@ -12,7 +12,7 @@ from typing import Any
 NUM = {"type": ["number", "null"]}
 INTERVAL = {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
 SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
-PERIOD = {"type": "string", "pattern": "^[0-9]{4}Q[1-4]$"}
+PERIOD = {"type": "string", "pattern": "^2[0-9]{3}Q[1-4]$"}  # as scoring.periods.is_period
 
 
 def _ref(name: str) -> dict[str, str]:

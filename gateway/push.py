@@ -4,7 +4,9 @@ Rules:
 - locking a quarter creates one `deliveries` row per configured URL (RBF_WEBHOOK_URLS) in the
   lock's own transaction, so a push can never be forgotten; the rows are the source of truth and
   Redis only carries the jobs that act on them;
-- a job makes one attempt and records it (status code or error, duration); on failure the next
+- a job makes one attempt, only if one is due and it can claim it (so a push is never sent twice
+  at once; receivers should still de-duplicate on the delivery id: delivery is at least once),
+  and records it (status code or error, duration); on failure the next
   attempt is due after a growing delay (BACKOFF) and scheduled, and the sweeper enqueues any due
   delivery that Redis lost; after the last delay the delivery is `failed` (replay it by CLI);
 - the body is the locked snapshot in canonical JSON; the headers carry the event, a delivery id
@@ -26,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gateway.models import Delivery, DeliveryAttempt, Snapshot
@@ -79,12 +81,29 @@ def body_of(snapshot: Snapshot, delivery: Delivery) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _claim(db: Database, delivery_pk: int) -> bool:
+    """Take the attempt that is due, atomically: a job queued twice, or two workers, or the
+    sweeper racing a worker, make one POST (the lease lasts past the request's timeout)."""
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        result = session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_pk, Delivery.status == "pending",
+                   Delivery.next_attempt_at <= now)
+            .values(next_attempt_at=now + timedelta(seconds=3 * TIMEOUT)))
+        return bool(getattr(result, "rowcount", 0))
+
+
 def attempt(db: Database, delivery_pk: int, secret: str) -> Delivery:
-    """One attempt, recorded; returns the delivery as it now stands."""
+    """One attempt if one is due, recorded; returns the delivery as it now stands."""
+    claimed = _claim(db, delivery_pk)
     with db.session() as session:
         delivery = session.get(Delivery, delivery_pk)
         if delivery is None:
             raise LookupError(f"no delivery {delivery_pk}")
+        if not claimed:
+            session.expunge(delivery)
+            return delivery  # delivered, failed, not yet due, or being attempted elsewhere
         snapshot = session.scalars(select(Snapshot).where(
             Snapshot.period == delivery.period, Snapshot.version == delivery.version)).one()
         body = body_of(snapshot, delivery)

@@ -35,6 +35,8 @@ from gateway.models import (
     Answer,
     ApiToken,
     Cell,
+    Delivery,
+    DeliveryAttempt,
     DirtyCell,
     IntegrityFlag,
     Period,
@@ -137,8 +139,8 @@ def env_for(database_url: str, redis_url: str | None = None, **extra: str) -> di
 
 def clean(db: Database) -> None:
     with db.transaction() as session:
-        for model in (Answer, Submission, DirtyCell, Cell, Snapshot, Period, IntegrityFlag,
-                      ApiToken, UssdSession, UssdEvent, Respondent):
+        for model in (Answer, Submission, DirtyCell, Cell, DeliveryAttempt, Delivery, Snapshot,
+                      Period, IntegrityFlag, ApiToken, UssdSession, UssdEvent, Respondent):
             session.execute(delete(model))
 
 

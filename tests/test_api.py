@@ -92,9 +92,11 @@ def test_bad_input_is_400_naming_the_field(client, db):
         response = get(client, f"/api/v1/scores?period={bad}", token)
         assert response.status_code == 400
         assert response.get_json()["field"] == "period"
-    for field, value in (("type", "army"), ("level", "village"), ("location", "XX-NOWHERE")):
+    for field, value in (("type", "army"), ("level", "village")):
         response = get(client, f"/api/v1/scores?period=2026Q4&{field}={value}", token)
         assert (response.status_code, response.get_json()["field"]) == (400, field)
+    unknown = get(client, "/api/v1/scores?period=2026Q4&location=XX-NOWHERE", token)
+    assert (unknown.status_code, unknown.get_json()["field"]) == (404, "location")
     assert get(client, "/api/v1/scores?period=2019Q1", token).status_code == 404
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -121,3 +121,31 @@ def test_answers_survive_a_stopped_redis_and_scores_catch_up_after_the_sweeper(
         assert (item["respondents"], trust["respondents"], trust["mean"]) == (2, 2, 3.0)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
+
+
+def test_a_locked_quarter_is_pushed_by_a_real_worker(make_app, database_url, redis_url):
+    from gateway.models import Delivery
+    from gateway.push import verify_signature
+    from gateway.quarters import move_to_review
+    from gateway.synth import generate
+    from tests.test_rbf_api import SECRET, Receiver
+
+    receiver = Receiver()
+    try:
+        hooks = {"RBF_WEBHOOK_URLS": receiver.url, "RBF_WEBHOOK_SECRET": SECRET}
+        app = make_app(redis_url, **hooks)
+        db = app.extensions["gateway"].db
+        generate(db, "2026Q3", 300, seed=6)
+        with db.transaction() as session:
+            move_to_review(session, "2026Q3", datetime.now(UTC))
+        locked = app.test_cli_runner().invoke(args=["quarter", "lock", "2026Q3"])
+        assert "1 pushes to the RBF engine queued" in locked.output
+        assert receiver.received == []  # queued in Redis, not sent by the web process
+        run_worker_burst(env_for(database_url, redis_url, **hooks))
+        assert len(receiver.received) == 1
+        headers, body = receiver.received[0]
+        assert verify_signature(SECRET, headers["X-Gateway-Signature"], body)
+        with db.session() as session:
+            assert session.scalars(select(Delivery.status)).one() == "delivered"
+    finally:
+        receiver.close()
