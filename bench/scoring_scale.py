@@ -4,13 +4,14 @@
 
 It creates a database of its own (dropped at the end), writes N synthetic answers with the seed
 (`gateway.synth`, reproducible), then:
-1. times a full recompute (`flask --app gateway scores recompute`, in its own process, peak memory
-   from the kernel) against a bare `SELECT … GROUP BY` that counts and averages the same answers,
-   at N/10 and at N answers, so memory growth and the ratio are both visible;
-2. checks every value the API publishes for the quarter against an independent recomputation
-   (tests/independent.py: raw answers streamed, statistics from numpy/scipy/statsmodels);
-3. locks the quarter, writes N/10 more answers into it, recomputes, and checks the locked
-   snapshot and the API's bytes are unchanged.
+1. times a full recompute (`flask --app gateway scores recompute`, in its own process, which
+   reports its own peak memory) against a bare `SELECT … GROUP BY` that counts and averages the
+   same answers, at N/10 and at N answers, so memory growth and the ratio are both visible;
+2. checks the published counts, means and positive shares of every indicator of every item
+   against an independent recomputation (tests/independent.py: raw answers streamed, statistics
+   from numpy/scipy/statsmodels);
+3. locks the quarter, writes N/10 more answers into it, recomputes, and checks that the locked
+   snapshot's SHA-256 is unchanged.
 Prints a table and writes it to bench/results/scoring-<date>-<host>.json.
 """
 
@@ -20,7 +21,7 @@ import argparse
 import json
 import os
 import platform
-import resource
+import re
 import subprocess
 import sys
 import time
@@ -44,20 +45,19 @@ Row = tuple[str, str]
 
 
 def flask(env: dict[str, str], *args: str) -> tuple[float, int, str]:
-    """Run a CLI command in its own process: (seconds, peak RSS in MB, output)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run a CLI command in its own process: (seconds, its own peak RSS in MB, output)."""
     started = time.perf_counter()
     done = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
         [sys.executable, "-m", "flask", "--app", "gateway", *args], cwd=ROOT, env=env,
         capture_output=True, text=True, check=True)
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(peak, before) // 1024, done.stdout
+    peak = re.search(r"process peak (\d+) MB", done.stdout)
+    return elapsed, int(peak.group(1)) if peak else 0, done.stdout
 
 
 def inner_seconds(output: str) -> float:
     """The recompute's own time, as `scores recompute` prints it ("... in 1.23 s")."""
-    return float(output.strip().splitlines()[0].rsplit(" in ", 1)[1].split()[0])
+    return float(re.search(r" in ([0-9.]+) s", output).group(1))  # type: ignore[union-attr]
 
 
 def bare_group_by(url: str) -> float:
@@ -121,7 +121,7 @@ def verify(gw: Any) -> tuple[Row, bool]:
                 compared += 1
                 if abs((ind[field] or 0) - want[field]) > 10 ** -digits:
                     mismatches += 1
-    row = ("API values against an independent recomputation",
+    row = ("published counts, means, shares vs an independent recomputation",
            f"{compared:,} values, {mismatches} mismatches ({time.perf_counter() - started:.1f} s)")
     return row, mismatches == 0
 

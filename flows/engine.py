@@ -15,7 +15,8 @@ Rules, in the order they apply to each input:
 4. routers, and location or unit lists with exactly one entry, are passed through without a screen
    (and without a back step); a location with no children keeps its parent's choice;
 5. answers survive back and home: answering a step again replaces its answer; but taking a branch
-   that skips a question (contact "no") withdraws that question's answer for the same institution;
+   that skips a question (contact "no") withdraws that question's answer for the same institution,
+   whether it was given in this session or an earlier one of the quarter;
 6. with a resumable earlier session (`Context.resume`), the first screen asks Continue / Restart;
    Continue replays the earlier path (its answers were stored then, so they are not emitted again
    unless changed) and goes on from where it stopped;
@@ -189,7 +190,9 @@ def _replay(
                 if is_live:
                     live_steps.add(answer.step)
                 for gone in _skipped(flow, before, chosen):
-                    if answers.pop(gone.step, None) is not None and is_live:
+                    answers.pop(gone.step, None)
+                    live_steps.discard(gone.step)
+                    if is_live:  # even if asked in an earlier session: it no longer stands
                         withdrawn[gone.step] = gone
     effects: list[Effect] = [a for step, a in answers.items() if step in live_steps]
     effects += withdrawn.values()

@@ -8,7 +8,7 @@ Rules (DESIGN §5, §7):
 - the countable answer (respondent x period x type x indicator) is inserted or replaced; every cell
   it enters or leaves is marked dirty in the same transaction, so no score refresh can be lost;
 - a withdrawn answer (a branch now skips its question) keeps its submission, marked withdrawn, and
-  leaves the countable answers.
+  leaves the countable answers, whichever session of the quarter gave it.
 """
 
 from __future__ import annotations
@@ -111,25 +111,27 @@ def store_answers(
 def withdraw_answers(
     session: Session,
     *,
-    channel: str,
-    session_keys: Iterable[str],
+    respondent_id: int,
     withdrawals: Iterable[WithdrawAnswer],
     now: datetime,
 ) -> set[Cell]:
-    """Mark the submissions of withdrawn steps (in this session or the one it resumed) withdrawn and
-    drop their countable answers; return the cells touched."""
+    """Drop the countable answers that a later branch skips (contact "no" after a bribe answer,
+    in this session or an earlier one of the quarter) and mark their submissions withdrawn;
+    return the cells touched."""
+    period = quarter_of(now)
     touched: set[Cell] = set()
-    sessions = [k for k in session_keys if k]
     for withdrawal in withdrawals:
-        keys = [f"{channel}:{k}:{withdrawal.step}" for k in sessions]
-        subs = session.scalars(select(Submission).where(
-            Submission.idempotency_key.in_(keys), Submission.withdrawn_at.is_(None))).all()
-        for sub in subs:
-            sub.withdrawn_at = now
-            answer = session.scalar(select(Answer).where(Answer.submission_id == sub.id))
-            if answer is not None:
-                touched.add(Cell(answer.period, answer.unit_id, answer.indicator))
-                session.delete(answer)
+        answer = session.scalar(select(Answer).where(
+            Answer.respondent_id == respondent_id, Answer.period == period,
+            Answer.institution_type == withdrawal.institution_type,
+            Answer.indicator == withdrawal.indicator))
+        if answer is None:
+            continue
+        submission = session.get(Submission, answer.submission_id)
+        if submission is not None:
+            submission.withdrawn_at = now
+        touched.add(Cell(answer.period, answer.unit_id, answer.indicator))
+        session.delete(answer)
     session.flush()
     mark_dirty(session, touched, now)
     return touched

@@ -26,6 +26,7 @@ from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from gateway.dhis2 import data_values, to_csv
 from gateway.models import ApiToken, Cell, InstitutionUnit, Location, Period
@@ -96,14 +97,20 @@ class Published:
     tree: list[tuple[str, str | None]]
 
 
+def _scope(session: Session, token: ApiToken) -> tuple[list[tuple[str, str | None]],
+                                                          set[str] | None]:
+    """The place tree as (code, parent code), and the codes this token may see (None: all)."""
+    codes = dict(session.execute(select(Location.id, Location.code)).all())
+    tree = [(code, codes.get(parent) if parent else None)
+            for code, parent in session.execute(select(Location.code, Location.parent_id))]
+    return tree, (_subtree(tree, token.province_code) if token.province_code else None)
+
+
 def _published(token: ApiToken, period: str) -> Published | Response:
     """Resolve a quarter for a token: the locked snapshot, or provisional items if allowed."""
     gw = current_gateway()
     with gw.db.session() as session:
-        codes = dict(session.execute(select(Location.id, Location.code)).all())
-        tree = [(code, codes.get(parent) if parent else None)
-                for code, parent in session.execute(select(Location.code, Location.parent_id))]
-        allowed = _subtree(tree, token.province_code) if token.province_code else None
+        tree, allowed = _scope(session, token)
         row = session.scalars(select(Period).where(Period.code == period)).first()
         if row is None:
             return problem(404, "no answers for this quarter", "period")
@@ -113,7 +120,9 @@ def _published(token: ApiToken, period: str) -> Published | Response:
             document = json.loads(snapshot.document)
             head = {"period": period, "status": LOCKED, "provisional": False,
                     "version": snapshot.version, "method_version": snapshot.method_version,
-                    "generated_at": document["locked_at"]}
+                    "generated_at": document["locked_at"],
+                    # the threshold the numbers were suppressed with, not today's
+                    "min_respondents": document["thresholds"]["min_respondents"]}
             return Published(head, document["items"], allowed, tree)
         if not token.provisional:
             return problem(403, f"{period} is {row.status}: provisional figures need a token "
@@ -121,6 +130,7 @@ def _published(token: ApiToken, period: str) -> Published | Response:
         computed = session.scalar(select(func.max(Cell.computed_at)).where(Cell.period == period))
         head = {"period": period, "status": row.status, "provisional": True, "version": None,
                 "method_version": gw.method.version,
+                "min_respondents": gw.method.min_respondents,
                 "generated_at": (computed or row.opened_at).isoformat(timespec="seconds")}
         return Published(head, period_items(session, period, gw.method), allowed, tree)
 
@@ -198,7 +208,7 @@ def scores() -> Response:
         and (published.allowed is None or item["location"]["code"] in published.allowed)
     ]
     page, per_page = paging
-    return _cached_json({**published.head, "min_respondents": gw.method.min_respondents,
+    return _cached_json({**published.head,
                          "page": page, "per_page": per_page, "total": len(items),
                          "items": items[(page - 1) * per_page: page * per_page]})
 
@@ -208,10 +218,7 @@ def scores() -> Response:
 def units() -> Response:
     token: ApiToken = g.api_token
     with current_gateway().db.session() as session:
-        codes = dict(session.execute(select(Location.id, Location.code)).all())
-        tree = [(code, codes.get(parent) if parent else None)
-                for code, parent in session.execute(select(Location.code, Location.parent_id))]
-        allowed = _subtree(tree, token.province_code) if token.province_code else None
+        _, allowed = _scope(session, token)
         rows = session.execute(
             select(InstitutionUnit, Location).join(Location,
                                                    Location.id == InstitutionUnit.location_id)
@@ -241,8 +248,11 @@ def data_value_sets() -> Response:
     values = data_values(items, period, current_gateway().dhis2, "feedback-gateway",
                          str(published.head["generated_at"]))
     if fmt == "csv":
+        provisional = bool(published.head["provisional"])
+        name = f"{period}-provisional" if provisional else f"{period}-v{published.head['version']}"
         response = Response(to_csv(values), mimetype="text/csv")
-        response.headers["Content-Disposition"] = f'attachment; filename="{period}.csv"'
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        response.headers["X-Provisional"] = "true" if provisional else "false"
         return response
     return _cached_json({"dataSet": current_gateway().dhis2.data_set, "period": period,
                          "provisional": published.head["provisional"],

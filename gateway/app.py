@@ -67,6 +67,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         access_log.info("%s %s %s %.1fms", request.method, rule, response.status_code, elapsed)
         return response
 
+    def log_exception(exc_info: Any) -> None:
+        # Flask's own message names the URL, which holds the webhook token: name the route.
+        rule = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        app.logger.error("Exception on %s %s", request.method, rule, exc_info=exc_info)
+
+    app.log_exception = log_exception  # type: ignore[method-assign]
+
     @app.errorhandler(500)
     def _internal(_error: Exception) -> tuple[dict[str, str], int]:
         return {"error": "internal error"}, 500

@@ -6,6 +6,7 @@ copy them (a new API token, on the last line of the output, once).
 
 from __future__ import annotations
 
+import resource
 import sys
 import time
 from pathlib import Path
@@ -302,8 +303,9 @@ def scores_recompute(period: str) -> None:
     with click.progressbar(length=int(groups), label=f"{period}: unit cells",
                            file=sys.stderr) as bar, gw.db.transaction() as session:
         written = recompute_period(session, period, datetime.now(UTC), progress=bar.update)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     click.echo(f"{period}: {written} cells written from {groups} unit cells "
-               f"in {time.perf_counter() - started:.2f} s")
+               f"in {time.perf_counter() - started:.2f} s (process peak {peak} MB)")
     _scan(gw, period)
 
 
@@ -424,6 +426,7 @@ def deliveries_group() -> None:
 def deliveries_list(period: str | None) -> None:
     """Every push with its status and attempts (latest outcome last)."""
     from gateway.models import Delivery, DeliveryAttempt
+    from gateway.push import redact_url
 
     with current_gateway().db.session() as session:
         stmt = select(Delivery).order_by(Delivery.id)
@@ -436,7 +439,8 @@ def deliveries_list(period: str | None) -> None:
             outcome = "-" if last is None else (
                 f"{last.status_code or last.error} at {last.attempted_at:%Y-%m-%d %H:%M}")
             click.echo(f"{row.id}\t{row.period} v{row.version}\t{row.status}\t"
-                       f"{row.attempts} attempts\tlast {outcome}\t{row.url}\t{row.delivery_id}")
+                       f"{row.attempts} attempts\tlast {outcome}\t{redact_url(row.url)}\t"
+                       f"{row.delivery_id}")
 
 
 @deliveries_group.command("replay")

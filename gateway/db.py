@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,7 +62,8 @@ class Database:
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 5})
+        # hide_parameters: an error's message never carries a pseudonym or a session id to logs.
+        engine = create_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 5})
         _configure_sqlite(engine)
         return engine
     parsed = make_url(url)
@@ -74,10 +75,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(
         parsed.difference_update_query(["options"]),
         echo=echo,
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
-        pool_timeout=5,
+        pool_timeout=2,
         connect_args={"connect_timeout": 3, "options": options},
     )
 
@@ -105,3 +107,11 @@ def insert_for(session: Session, table: Any) -> postgresql.Insert | sqlite.Inser
     if bind.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def within_hop_budget(session: Session) -> None:
+    """Cap this transaction's statements and lock waits on PostgreSQL, so a USSD hop answers
+    within Africa's Talking's 15 s whatever holds the database (SQLite waits at most 5 s)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL statement_timeout = '3s'"))
+        session.execute(text("SET LOCAL lock_timeout = '2s'"))

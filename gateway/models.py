@@ -2,8 +2,9 @@
 
 Rules (DESIGN §5), each enforced by a constraint, not by hope:
 - a respondent is only an HMAC of the E.164 number with a key version; no raw number anywhere;
-- `submissions` keeps every answer as it was given, unique on its idempotency key
-  (`ussd:<sessionId>:<step>`), so a replayed hop stores nothing twice and nothing is ever lost;
+- `submissions` keeps each session's answers as given, unique on its idempotency key
+  (`ussd:<sessionId>:<step>`), so a replayed hop stores nothing twice; a step answered again in
+  the same session keeps its latest answer, a withdrawn one stays, marked;
 - `answers` keeps the one *countable* answer per respondent x period x institution type x indicator
   (a later answer replaces an earlier one);
 - `dirty_cells` marks score cells touched by new answers, in the same transaction as the answer; the

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from urllib.request import Request, urlopen
 
 SERVICE_CODE = "*384*2026#"
@@ -34,7 +34,9 @@ def post_hop(url: str, session_id: str, number: str, network: str, text: str) ->
         if not body.startswith(("CON ", "END ")):
             raise PhoneError(f"HTTP {exc.code} from the gateway") from exc
     except (URLError, OSError) as exc:
-        raise PhoneError(f"cannot reach {url}: {exc}") from exc
+        where = urlsplit(url)  # host and port only: the path holds the webhook token
+        raise PhoneError(f"cannot reach {where.hostname}:{where.port or 80}: "
+                         f"{exc.__class__.__name__}") from exc
     if not body.startswith(("CON ", "END ")):
         raise PhoneError("the reply does not start with CON or END: a phone would hang up")
     return body

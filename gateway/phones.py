@@ -4,7 +4,7 @@ Rules (DESIGN §5):
 - `+243 97…`, `00243 97…`, `097…` and `243 97…` are one person (`phonenumbers`, region CD);
 - the pseudonym is HMAC-SHA256(PHONE_HASH_KEY, E.164) in hex, stored with the key's version; the
   key lives in the environment, never in the database;
-- a raw number never leaves this module except as that pseudonym: `redact` is what logs may show.
+- a raw number never leaves this module except as that pseudonym; errors never quote the input.
 """
 
 from __future__ import annotations
@@ -44,8 +44,3 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
 
 def pseudonym(e164: str, key: str) -> str:
     return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()
-
-
-def redact(raw: str) -> str:
-    """What a log line may say about a number: nothing but its length."""
-    return f"<phone:{len(raw or '')} chars>"

@@ -26,6 +26,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from sqlalchemy import select, update
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 DELIVER = "gateway.push.deliver"
 EVENT = "quarter.locked"
 BACKOFF = (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)  # seconds before attempts 2..8
-TIMEOUT = 15
+TIMEOUT = (5, 15)  # connect, read (seconds)
+LEASE = 300  # an attempt in progress keeps others off this long, well past a slow receiver
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -90,7 +92,7 @@ def _claim(db: Database, delivery_pk: int) -> bool:
             update(Delivery)
             .where(Delivery.id == delivery_pk, Delivery.status == "pending",
                    Delivery.next_attempt_at <= now)
-            .values(next_attempt_at=now + timedelta(seconds=3 * TIMEOUT)))
+            .values(next_attempt_at=now + timedelta(seconds=LEASE)))
         return bool(getattr(result, "rowcount", 0))
 
 
@@ -178,3 +180,11 @@ def enqueue_due(db: Database, queue: JobQueue, now: datetime) -> int:
     for pk in due:
         queue.enqueue(DELIVER, pk, job_id=f"delivery-{pk}")
     return len(due)
+
+
+def redact_url(url: str) -> str:
+    """A URL without credentials or query, for listings and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))

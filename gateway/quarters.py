@@ -1,7 +1,8 @@
 """The quarter lifecycle: open -> in_review -> locked, and the locked snapshot.
 
 Rules (DESIGN §5, issue 4):
-- a period row appears with its first answer, `open`;
+- a period row appears with its first answer, `open`; a quarter without answers cannot be
+  reviewed or locked;
 - a quarter moves to `in_review` when it ends (a job scheduled with RQ's scheduler for the end of
   the quarter, with the sweeper as a safety net) or when staff say so (`quarter review`);
 - locking (only from `in_review`) recomputes every cell from the answers, freezes the published
@@ -22,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.models import Period, Snapshot
-from gateway.periods import IN_REVIEW, LOCKED, OPEN, ensure_period
+from gateway.periods import IN_REVIEW, LOCKED, OPEN
 from gateway.push import create_deliveries
 from gateway.scores import period_items
 from scoring.aggregate import recompute_period
@@ -36,13 +37,15 @@ class LifecycleError(ValueError):
     """A transition that the lifecycle does not allow (the message says why)."""
 
 
-def _locked_row(session: Session, code: str, now: datetime) -> Period:
-    ensure_period(session, code, now)
-    return session.scalars(select(Period).where(Period.code == code).with_for_update()).one()
+def _locked_row(session: Session, code: str) -> Period:
+    row = session.scalars(select(Period).where(Period.code == code).with_for_update()).first()
+    if row is None:
+        raise LifecycleError(f"{code} has no answers: there is nothing to review or lock")
+    return row
 
 
 def move_to_review(session: Session, code: str, now: datetime) -> Period:
-    row = _locked_row(session, code, now)
+    row = _locked_row(session, code)
     if row.status == LOCKED:
         raise LifecycleError(f"{code} is locked: it cannot go back to review")
     if row.status == OPEN:
@@ -67,7 +70,7 @@ def canonical(document: dict[str, Any]) -> str:
 
 def lock(session: Session, code: str, method: Method, now: datetime,
          webhook_urls: tuple[str, ...] = ()) -> Snapshot:
-    row = _locked_row(session, code, now)
+    row = _locked_row(session, code)
     if row.status == LOCKED:
         raise LifecycleError(f"{code} is already locked (snapshot version {row.snapshot_version})")
     if row.status != IN_REVIEW:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 
 if TYPE_CHECKING:
     from gateway.db import Database
@@ -91,13 +92,31 @@ class RedisJobQueue:
                 job_timeout=JOB_TIMEOUT,
             )
         except DuplicateJobError:
-            return True  # already queued or running: it will see this change, or loop on it
+            return self._requeue_if_done(func, args, job_id)
         except (RedisError, OSError) as exc:
             self.failures += 1
             self._paused_until = time.monotonic() + self.cool_down
             log.warning(
                 "enqueue %s failed (%s); the sweeper will retry it", job_id, type(exc).__name__
             )
+            return False
+        return True
+
+    def _requeue_if_done(self, func: str, args: tuple[Any, ...], job_id: str) -> bool:
+        """A job with this id exists: fine if it is queued, scheduled or running (it will see this
+        change, or loop on it); a failed or finished one kept for its TTL is replaced."""
+        try:
+            job = Job.fetch(job_id, connection=self.connection)
+            if job.get_status() not in (JobStatus.FAILED, JobStatus.FINISHED,
+                                        JobStatus.STOPPED, JobStatus.CANCELED):
+                return True
+            job.delete()
+            self.queue.enqueue(func, *args, job_id=job_id, unique=True,
+                               retry=Retry(max=3, interval=[2, 10, 60]), result_ttl=0,
+                               failure_ttl=FAILURE_TTL, job_timeout=JOB_TIMEOUT)
+        except (NoSuchJobError, DuplicateJobError):
+            return True  # it went, or came back, meanwhile
+        except (RedisError, OSError):
             return False
         return True
 
@@ -153,6 +172,10 @@ class InProcessJobQueue:
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
 
+    def start(self) -> None:
+        """Start the sweeper thread (the application does, when it is built)."""
+        self._start_sweeper()
+
     def enqueue(self, func: str, *args: Any, job_id: str) -> bool:
         self._start_sweeper()
         with self._lock:
@@ -205,4 +228,6 @@ class InProcessJobQueue:
 
     def close(self) -> None:
         self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=30)  # a sweep in progress finishes with its connection
         self._executor.shutdown(wait=True)

@@ -37,8 +37,10 @@ class GatewayState:
         if settings.redis_url:
             queue = RedisJobQueue.from_url(settings.redis_url, settings.enqueue_timeout)
         else:
-            queue = InProcessJobQueue(db, settings.sweep_interval, extra={
+            in_process = InProcessJobQueue(db, settings.sweep_interval, extra={
                 "gateway.push.deliver": {"secret": settings.rbf_webhook_secret}})
+            in_process.start()  # its sweeper: reviews ended quarters, retries pushes, when idle too
+            queue = in_process
         method = load_method(settings.config_dir, flow, settings.min_respondents)
         return cls(settings, db, flow, catalog, DirectoryCache(db), queue, method,
                    Dhis2Mapping.load(settings.config_dir))

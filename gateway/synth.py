@@ -3,7 +3,7 @@
 `generate(db, period, answers, seed)` writes respondents, submissions and countable answers as
 the webhook would (one countable answer per respondent x period x type x indicator), spread over
 the quarter, with a quality per unit so scores differ between places. The same seed gives the same
-rows. Respondents are pseudonyms of made-up numbers (`+24399…`, a range no operator assigns).
+rows. Respondents are SHA-256 digests of `synthetic:<seed>:<n>`: no phone number is involved.
 """
 
 from __future__ import annotations

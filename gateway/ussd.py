@@ -26,7 +26,7 @@ import flows
 from flows.effects import UpdateProfile, WithdrawAnswer
 from flows.engine import Context, Profile, Resume
 from gateway.answers import UnknownUnit, store_answers, upsert_respondent, withdraw_answers
-from gateway.db import insert_for
+from gateway.db import insert_for, within_hop_budget
 from gateway.models import Respondent, UssdEvent, UssdSession
 from gateway.phones import InvalidPhone, normalise, pseudonym
 from gateway.sessions import (
@@ -127,6 +127,7 @@ class _Hop:
         if update_ is not None:  # consented: now, or in an earlier session
             try:
                 with gw.db.transaction() as session:
+                    within_hop_budget(session)
                     respondent_id = upsert_respondent(
                         session, self.phone_hash, gw.settings.phone_hash_key_version, now)
                     apply_profile(session, respondent_id, update_, snapshot.location_ids, now)
@@ -137,10 +138,8 @@ class _Hop:
                         survey_version=gw.flow.version, now=now,
                     )
                     cells |= withdraw_answers(
-                        session, channel="ussd",
-                        session_keys=[self.session_id, resume.origin if resume else ""],
+                        session, respondent_id=respondent_id, now=now,
                         withdrawals=[e for e in result.effects if isinstance(e, WithdrawAnswer)],
-                        now=now,
                     )
                     save_session(session, session_id=self.session_id, respondent_id=respondent_id,
                                  start_profile=start_profile, resume=resume, result=result,
@@ -157,6 +156,7 @@ class _Hop:
         """The profile this session replays from, a session to offer resuming, and the day limit."""
         settings = self.gw.settings
         with self.gw.db.session() as session:
+            within_hop_budget(session)
             row = session.scalar(
                 select(UssdSession).where(UssdSession.session_id == self.session_id))
             if row is not None:
@@ -210,6 +210,9 @@ def ussd_events(token: str) -> Response:
             session.execute(stmt.on_conflict_do_nothing(index_elements=["session_id"]))
     except SQLAlchemyError:
         log.warning("ussd event not stored; Africa's Talking will retry", exc_info=True)
+        return Response("temporarily unavailable", status=503, mimetype="text/plain")
+    except Exception:
+        log.exception("ussd event not stored")
         return Response("temporarily unavailable", status=503, mimetype="text/plain")
     return Response("OK", mimetype="text/plain")
 

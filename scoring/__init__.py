@@ -1,7 +1,8 @@
 """Scoring: statistics (pure modules `periods`, `stats`) and the RQ jobs that turn answers into
 scores (`cells`, `jobs`).
 
-The pure modules import nothing from the gateway, Flask, SQLAlchemy or Redis. The job modules read
-answers through `gateway.models` and are referred to by the gateway only by their dotted names,
-so imports still point one way.
+The pure modules (`periods`, `stats`, `report`, `keys`) import nothing from the gateway, Flask,
+SQLAlchemy or Redis. The database-side modules (`aggregate`, `cells`, `integrity`, `jobs`) read
+answers through `gateway.models` and `gateway.db`, and the jobs call into the gateway (quarters,
+pushes); the gateway uses the pure modules and `aggregate`, and names jobs only by dotted path.
 """

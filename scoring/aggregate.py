@@ -9,9 +9,9 @@ Rules (DESIGN §6):
   and no COUNT(DISTINCT) is needed;
 - a full recompute and any sequence of incremental refreshes write the same rows, because both
   roll up from unit cells with `rollup`, and both delete cells whose counts fell to zero;
-- writers of a period's roll-ups serialise on one lock (PostgreSQL advisory lock; SQLite's
-  BEGIN IMMEDIATE already does), taken after the unit cell is written, so the last writer always
-  sees every committed unit cell.
+- writers of a period's cells serialise on one lock (PostgreSQL advisory lock; SQLite's
+  BEGIN IMMEDIATE already does), taken before any cell is written: the last writer always sees
+  every committed unit cell, and refreshes and full recomputes cannot deadlock.
 """
 
 from __future__ import annotations
@@ -218,11 +218,14 @@ def stored_unit_cells(
 
 def refresh_unit(session: Session, period: str, tree: Tree, unit_id: int, indicator: str, *,
                  now: datetime) -> Counts:
-    """Incremental: recompute one unit cell from its answers, then the parents above that unit."""
+    """Incremental: recompute one unit cell from its answers, then the parents above that unit.
+
+    The period lock comes first, before any cell row is written, so a refresh and a full recompute
+    always lock in the same order (no deadlock)."""
+    lock_period(session, period)
     found = list(unit_counts(session, period, unit_id, indicator))
     counts = found[0][2] if found else Counts({}, 0)
     write_cells(session, [unit_cell(period, tree, unit_id, indicator, counts)], now)
-    lock_period(session, period)
     unit = tree.units[unit_id]
     parents = {c.key.code: c for c in rollup(
         period, tree, stored_unit_cells(session, period, tree, unit.type, indicator))}
@@ -247,6 +250,7 @@ def recompute_period(session: Session, period: str, now: datetime,
             progress(1)
     cells = units + rollup(period, tree, units)
     keep = {cell.key.text for cell in cells}
-    for stale in set(session.scalars(select(CellRow.key).where(CellRow.period == period))) - keep:
-        session.execute(delete(CellRow).where(CellRow.key == stale))
+    stale = set(session.scalars(select(CellRow.key).where(CellRow.period == period))) - keep
+    if stale:
+        session.execute(delete(CellRow).where(CellRow.key.in_(stale)))
     return write_cells(session, cells, now)

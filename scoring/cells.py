@@ -51,9 +51,7 @@ def refresh(session: Session, cell: Cell) -> tuple[Counts, bool]:
     Returns the unit cell's counts and whether the cell is now clean (False: touched meanwhile).
     """
     generation = dirty_generation(session, cell)
-    tree = load_tree(session)
-    if cell.unit_id not in tree.units:
-        return Counts({}, 0), True  # a unit that no longer exists has nothing to refresh
+    tree = load_tree(session)  # units are deactivated, never deleted: every cell's unit is here
     counts = refresh_unit(session, cell.period, tree, cell.unit_id, cell.indicator,
                           now=datetime.now(UTC))
     if generation is None:

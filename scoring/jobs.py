@@ -95,11 +95,19 @@ def review_ended_quarters(*, database: Database | None = None) -> list[str]:
     """Move every open quarter that has ended to review (scheduled for each quarter's end)."""
     from datetime import UTC, datetime
 
+    from gateway.method import load_integrity_rules
     from gateway.quarters import review_ended_quarters as move
+    from gateway.settings import Settings
+    from scoring.integrity import scan
 
     db = database or default_database()
     with db.transaction() as session:
         moved = move(session, datetime.now(UTC))
     if moved:
+        settings = Settings.from_env()
+        rules = load_integrity_rules(settings.config_dir, settings.max_sessions_per_day)
+        for code in moved:  # staff review starts with the flags in front of them
+            with db.transaction() as session:
+                scan(session, code, rules, datetime.now(UTC))
         log.info("quarters moved to review: %s", ", ".join(moved))
     return moved

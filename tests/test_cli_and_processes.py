@@ -233,6 +233,9 @@ def test_scores_and_quarter_commands(make_app):
     listing = runner.invoke(args=["quarter", "list"]).output
     assert "2026Q3\tlocked" in listing and "snapshot 1" in listing
     assert runner.invoke(args=["quarter", "lock", "2026Q3"]).exit_code == 1
+    empty = runner.invoke(args=["quarter", "review", "2099Q1"])
+    assert empty.exit_code == 1 and "no answers" in empty.output
+    assert "2099Q1" not in runner.invoke(args=["quarter", "list"]).output
 
 
 def test_synthetic_data_is_refused_in_production(make_app, database_url):

@@ -331,3 +331,11 @@ def test_a_withdrawal_after_continue_reaches_the_earlier_sessions_answer(client,
     hops = play(client, PHONE, ["1", "0", "0", "2"])  # Continue, back twice, contact no
     assert hops[-1][1].startswith("CON Faites-vous confiance")
     assert bribe_state(db) == ([True], 0)
+
+
+def test_no_contact_later_in_the_quarter_withdraws_an_earlier_sessions_bribe_answer(client, db):
+    play(client, PHONE, first_time_goma_police(contact="1", bribe="1"))  # paid, says session one
+    assert bribe_state(db) == ([False], 1)
+    play(client, PHONE, ["1", *rating(contact="2")])  # a later session: police, no contact
+    assert bribe_state(db) == ([True], 0)
+    assert answers(db)[("police", "contact")] == 2
