@@ -8,6 +8,7 @@ colliding with the navigation keys, and screens whose keys collide. Pure: it rea
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -99,7 +100,7 @@ def screens(flow: Flow, ctx: Context) -> Iterator[tuple[str, Screen]]:
 
 
 def walk(flow: Flow, ctx: Context) -> Iterator[Walked]:
-    """Depth-first over every state a first-time caller can reach, by any key, `0`, `00` and `98`.
+    """Every state a first-time caller can reach, by any key, `0`, `00` and `98`.
 
     Answers to questions do not change how later screens look (branches are taken at the choice),
     so states that differ only in answers are visited once; whether a back line shows is part of
@@ -108,9 +109,10 @@ def walk(flow: Flow, ctx: Context) -> Iterator[Walked]:
     answer_slots = {n.id for n in flow.nodes.values() if n.kind == "question"}
     start = initial_state(flow, ctx, Profile())
     seen: set[tuple[str, int, bool, tuple[tuple[str, str], ...]]] = set()
-    stack: list[tuple[str, State]] = [("start", start)]
+    # Breadth first, so the path a report names is a shortest one.
+    stack: deque[tuple[str, State]] = deque([("start", start)])
     while stack:
-        where, state = stack.pop()
+        where, state = stack.popleft()
         key = (state.node, state.page, bool(state.back),
                tuple(sorted((k, v) for k, v in state.slots.items() if k not in answer_slots)))
         if key in seen:

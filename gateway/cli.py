@@ -114,9 +114,9 @@ def config_load() -> None:
     click.echo("config loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-@click.group("flows", cls=AppGroup)
+@click.group("flows")
 def flows_group() -> None:
-    """The USSD flow."""
+    """The USSD flow (works without a database, and on a flow the gateway would refuse)."""
 
 
 @flows_group.command("check")
@@ -124,26 +124,32 @@ def flows_check() -> None:
     """Validate the flow: targets, keys, messages, and every screen of every language."""
     from flows.check import problems, screens
     from flows.engine import Context
+    from flows.model import FlowError
     from gateway.app import GATEWAY_MESSAGES
+    from gateway.configdata import load_catalog, load_flow
+    from gateway.settings import Settings
 
-    gw = current_gateway()
-    directory = directory_from_files(gw.settings.config_dir)
-    found = problems(
-        gw.flow, gw.catalog, directory, gw.settings.ussd_screen_limit, GATEWAY_MESSAGES
-    )
+    settings = Settings.from_env()
+    try:
+        flow = load_flow(settings.config_dir)
+        catalog = load_catalog(settings.config_dir)
+        directory = directory_from_files(settings.config_dir)
+        found = problems(flow, catalog, directory, settings.ussd_screen_limit, GATEWAY_MESSAGES)
+    except (FlowError, ConfigError) as exc:
+        found = exc.problems
     for problem in found:
         click.echo(problem, err=True)
     if found:
+        click.echo(f"{len(found)} problems: the gateway will not start with this flow", err=True)
         raise SystemExit(1)
-    ctx = Context(gw.catalog, directory, gw.catalog.default_language,
-                  gw.settings.ussd_screen_limit)
+    ctx = Context(catalog, directory, catalog.default_language, settings.ussd_screen_limit)
     by_language: dict[str, list[int]] = {}
-    for where, screen in screens(gw.flow, ctx):
+    for where, screen in screens(flow, ctx):
         by_language.setdefault(where.split(" ", 1)[0], []).append(len(screen.body))
     for language, lengths in sorted(by_language.items()):
         click.echo(f"{language}: {len(lengths)} screens, longest {max(lengths)} of "
-                   f"{gw.settings.ussd_screen_limit} characters")
-    click.echo(f"flow {gw.flow.version}: ok")
+                   f"{settings.ussd_screen_limit} characters")
+    click.echo(f"flow {flow.version}: ok")
 
 
 @click.group("api-token", cls=AppGroup)

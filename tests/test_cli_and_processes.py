@@ -251,3 +251,29 @@ def test_synthetic_data_is_refused_in_production(make_app, database_url):
         assert result.exit_code == 1 and "never written to a production" in result.output
     finally:
         app.extensions["gateway"].close()
+
+
+def test_flows_check_lists_the_problems_of_a_flow_the_gateway_would_refuse(tmp_path):
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    catalog = config / "messages" / "sw.toml"
+    catalog.write_text(catalog.read_text().replace(
+        'ask_type = "Huduma gani unataka kutathmini?"',
+        'ask_type = "Huduma gani unataka kutathmini leo ili kutusaidia kuboresha huduma zote za '
+        'umma katika eneo lako na mtaa wako wote?"'))
+    env = subprocess_env({"CONFIG_DIR": str(config)})
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "gateway", "flows", "check"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 1
+    # The shortest path to the type screen: Nyiragongo has one collectivite, so no place screen.
+    shortest = "sw start>language=2>consent=1>province=1>territory=7"
+    assert f"{shortest}: pages (3 pages), but only place and unit lists may" in done.stderr
+    assert f"{shortest} (after an invalid input): longer than 160 characters" in done.stderr
+    assert "the gateway will not start with this flow" in done.stderr
+    refused = subprocess.run([sys.executable, "-m", "flask", "--app", "gateway", "urls"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                             check=False)
+    assert refused.returncode != 0 and "FlowError" in refused.stderr
