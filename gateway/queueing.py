@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from sqlalchemy.exc import SQLAlchemyError
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -212,6 +213,9 @@ class InProcessJobQueue:
         while not self._stop.is_set():
             try:
                 sweep_dirty_cells(database=self.database, queue=self)
+            except SQLAlchemyError as exc:  # not migrated yet, or unreachable: try again later
+                log.warning("in-process sweep skipped: database not ready (%s)",
+                            type(exc).__name__)
             except Exception:
                 log.exception("in-process sweep failed")
             self._stop.wait(self.sweep_interval)
