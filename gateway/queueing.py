@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from sqlalchemy.exc import SQLAlchemyError
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from sqlalchemy.exc import SQLAlchemyError
 
 if TYPE_CHECKING:
     from gateway.db import Database
