@@ -36,10 +36,10 @@ from gateway.scores import period_items
 from gateway.state import current_gateway
 from gateway.tokens import verify
 from scoring.periods import is_period
+from scoring.report import LEVELS
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
-LEVELS = ("province", "territory", "collectivity", "unit")
 DEFAULT_PAGE, MAX_PAGE = 500, 5000
 
 

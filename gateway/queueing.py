@@ -138,12 +138,6 @@ class RedisJobQueue:
         except (RedisError, OSError):
             return False
 
-    def depth(self) -> int | None:
-        try:
-            return int(self.queue.count)
-        except (RedisError, OSError):
-            return None
-
     def close(self) -> None:
         self.connection.close()
 

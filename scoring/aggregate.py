@@ -30,8 +30,6 @@ from gateway.models import Answer, InstitutionUnit, Location
 from gateway.models import Cell as CellRow
 from scoring.stats import Counts
 
-LEVELS = ("unit", "collectivity", "territory", "province")
-
 
 @dataclass(frozen=True)
 class Place:

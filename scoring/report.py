@@ -27,7 +27,8 @@ from scoring.stats import (
     institution_score,
 )
 
-LEVEL_ORDER = {"province": 0, "territory": 1, "collectivity": 2, "unit": 3}
+LEVELS = ("province", "territory", "collectivity", "unit")  # the published levels, top down
+LEVEL_ORDER = {level: i for i, level in enumerate(LEVELS)}
 
 
 @dataclass(frozen=True)
