@@ -17,10 +17,11 @@ from flask import Flask, Response, g, request
 
 from flows.check import problems as flow_problems
 from flows.model import FlowError
-from gateway import api, health, ussd
+from gateway import api, health, sms, ussd
 from gateway.cli import register_commands
 from gateway.configdata import directory_from_files, load_catalog, load_flow
 from gateway.settings import Settings, announce_defaults
+from gateway.smsconfig import SmsConfigError, load_sms
 from gateway.state import GatewayState
 
 GATEWAY_MESSAGES = {"unavailable", "bad_request", "limit_reached"}
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     )
     app.extensions["gateway"] = GatewayState.build(settings, flow, catalog)
     app.register_blueprint(ussd.bp)
+    app.register_blueprint(sms.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     register_commands(app)
@@ -93,9 +95,12 @@ def _checked(
     """Walk every screen once per process and config version (tests build many apps)."""
     flow = load_flow(config_dir)
     catalog = load_catalog(config_dir)
-    return tuple(
-        flow_problems(flow, catalog, directory_from_files(config_dir), limit, GATEWAY_MESSAGES)
-    )
+    found = flow_problems(flow, catalog, directory_from_files(config_dir), limit, GATEWAY_MESSAGES)
+    try:
+        load_sms(config_dir, flow)
+    except SmsConfigError as exc:
+        found = [*found, *exc.problems]
+    return tuple(found)
 
 
 def _configure_logging() -> None:

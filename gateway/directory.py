@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
@@ -22,12 +22,15 @@ class Snapshot:
     directory: Directory
     unit_ids: dict[str, int]
     location_ids: dict[str, int]
+    # Localities (collectivity level) by code: every name a citizen may text (SMS).
+    place_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def read_snapshot(db: Database) -> Snapshot:
     with db.session() as session:
         locs = session.execute(
-            select(Location.id, Location.code, Location.ussd_name, Location.parent_id).order_by(
+            select(Location.id, Location.code, Location.ussd_name, Location.parent_id,
+                   Location.name, Location.level, Location.aliases).order_by(
                 Location.position, Location.code
             )
         ).all()
@@ -54,6 +57,8 @@ def read_snapshot(db: Database) -> Snapshot:
         directory,
         unit_ids={u.code: u.id for u in units},
         location_ids={row.code: row.id for row in locs},
+        place_names={row.code: (row.ussd_name, row.name, *(row.aliases or ()))
+                     for row in locs if row.level == "collectivity"},
     )
 
 

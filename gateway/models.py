@@ -88,6 +88,11 @@ class Respondent(Base):
     consent_version: Mapped[str | None] = mapped_column(String(20))
     consented_at: Mapped[datetime | None]
     last_location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
+    # SMS (issue 6): the language of the last keyword, opt-out (STOP: nothing more is sent but
+    # the confirmation) and the agreement to receive the quarter's result.
+    sms_language: Mapped[str | None] = mapped_column(String(8))
+    sms_opted_out_at: Mapped[datetime | None]
+    results_opt_in_at: Mapped[datetime | None]
 
 
 class Location(Base):
@@ -351,3 +356,117 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(300))
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class PhoneVault(Base):
+    """The one place a number is kept, and only where the gateway must text someone back
+    (DESIGN §5): encrypted with VAULT_KEY (Fernet; the key is never in the database), one row per
+    respondent, deleted once `purge_after` has passed (VAULT_RETENTION_DAYS after the last
+    message) or on request."""
+
+    __tablename__ = "phone_vault"
+    __table_args__ = (Index("ix_phone_vault_purge_after", "purge_after"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    respondent_id: Mapped[int] = mapped_column(ForeignKey("respondents.id"), unique=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    purge_after: Mapped[datetime]
+
+
+class SmsInbound(Base):
+    """One incoming SMS, unique on Africa's Talking's `id` (it retries until it gets a 200).
+
+    `text` is what the citizen wrote with any phone number in it masked; `kind` is what the
+    grammar made of it and `outcome` what the gateway did."""
+
+    __tablename__ = "sms_inbound"
+    __table_args__ = (Index("ix_sms_inbound_respondent", "respondent_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at_id: Mapped[str] = mapped_column(String(100), unique=True)
+    respondent_id: Mapped[int] = mapped_column(ForeignKey("respondents.id"))
+    short_code: Mapped[str | None] = mapped_column(String(20))
+    link_id: Mapped[str | None] = mapped_column(String(100))
+    network_code: Mapped[str | None] = mapped_column(String(10))
+    at_date: Mapped[str | None] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime]
+
+
+class Feedback(Base):
+    """Free-text feedback or a complaint sent by SMS, for staff to read, tag and answer.
+
+    Never holds a number: an answer is queued as an outbound SMS to the respondent, whose number
+    only the vault knows."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_id: Mapped[int] = mapped_column(ForeignKey("sms_inbound.id"), unique=True)
+    respondent_id: Mapped[int] = mapped_column(ForeignKey("respondents.id"))
+    period: Mapped[str] = mapped_column(String(6))
+    language: Mapped[str] = mapped_column(String(8))
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
+    institution_type: Mapped[str | None] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(20))  # feedback | complaint
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))  # new | answered | closed
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+
+
+class SmsPending(Base):
+    """A rating waiting for its locality or unit: the question was sent by SMS, the next message
+    of that respondent (before `expires_at`) may answer it."""
+
+    __tablename__ = "sms_pending"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    respondent_id: Mapped[int] = mapped_column(ForeignKey("respondents.id"), unique=True)
+    waiting_for: Mapped[str] = mapped_column(String(20))  # locality | unit
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class OutboundSms(Base):
+    """One SMS to one respondent, the source of truth for sending it (Redis only carries jobs).
+
+    Unique on `idempotency_key` (`reply:<AT id>`, `broadcast:<period>:<respondent>`...), so a
+    retried webhook or a second broadcast queues nothing twice. `status`: queued -> sent ->
+    delivered, or failed, or suppressed (opted out, number purged). `at_status` is Africa's
+    Talking's last word (its per-recipient status, then delivery reports)."""
+
+    __tablename__ = "outbound_sms"
+    __table_args__ = (
+        Index("ix_outbound_sms_due", "status", "next_attempt_at"),
+        Index("ix_outbound_sms_at_message_id", "at_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    respondent_id: Mapped[int] = mapped_column(ForeignKey("respondents.id"))
+    feedback_id: Mapped[int | None] = mapped_column(ForeignKey("feedback.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(8))
+    body: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(String(8))  # GSM-7 | UCS-2
+    segments: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    at_message_id: Mapped[str | None] = mapped_column(String(100))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    at_status: Mapped[str | None] = mapped_column(String(40))
+    failure_reason: Mapped[str | None] = mapped_column(String(100))
+    cost: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

@@ -44,3 +44,28 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
 
 def pseudonym(e164: str, key: str) -> str:
     return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()
+
+
+_NUMBERISH = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+MASK = "[numero]"
+
+
+def redact_numbers(text: str, region: str = DEFAULT_REGION) -> str:
+    """`text` with anything that may be a phone number masked: free text (feedback) is kept, but
+    a citizen who writes a number — theirs or someone else's — must not put it in the database.
+    `phonenumbers` finds numbers written the ways people write them; any run of eight or more
+    digits left over is masked too (better a masked reference number than a leaked phone)."""
+    spans = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(
+        text, region, leniency=phonenumbers.Leniency.POSSIBLE)]
+    out, last = [], 0
+    for start, end in spans:
+        out.append(text[last:start])
+        out.append(MASK)
+        last = end
+    out.append(text[last:])
+    return _NUMBERISH.sub(_mask_long, "".join(out))
+
+
+def _mask_long(match: re.Match[str]) -> str:
+    digits = sum(len(run) for run in _DIGITS.findall(match.group()))
+    return MASK if digits >= 8 else match.group()

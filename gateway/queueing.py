@@ -14,7 +14,7 @@ import importlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 if TYPE_CHECKING:
     from gateway.db import Database
+    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,14 @@ QUEUE_NAME = "scores"
 FAILURE_TTL = 600  # seconds: tracebacks may hold personal data
 JOB_TIMEOUT = 1800
 COOL_DOWN = 5.0
+DEFAULT_RETRY = (2, 10, 60)  # seconds before each retry of a failed job
 
 
 class JobQueue(Protocol):
-    def enqueue(self, func: str, *args: Any, job_id: str) -> bool:
-        """Queue `func` (a dotted name) unless that job id is already queued; False on failure."""
+    def enqueue(self, func: str, *args: Any, job_id: str,
+                retry: Sequence[int] | None = None) -> bool:
+        """Queue `func` (a dotted name) unless that job id is already queued; False on failure.
+        `retry`: the delays (seconds) before each retry of a failed run (RQ's `Retry`)."""
         ...
 
     def close(self) -> None: ...
@@ -77,23 +81,25 @@ class RedisJobQueue:
             raise RuntimeError("not inside an RQ job: pass a queue explicitly")
         return cls(job.connection, cool_down=0.0)
 
-    def enqueue(self, func: str, *args: Any, job_id: str) -> bool:
+    def enqueue(self, func: str, *args: Any, job_id: str,
+                retry: Sequence[int] | None = None) -> bool:
         if time.monotonic() < self._paused_until:
             self.failures += 1
             return False
+        delays = list(retry or DEFAULT_RETRY)
         try:
             self.queue.enqueue(
                 func,
                 *args,
                 job_id=job_id,
                 unique=True,
-                retry=Retry(max=3, interval=[2, 10, 60]),
+                retry=Retry(max=len(delays), interval=delays),
                 result_ttl=0,
                 failure_ttl=FAILURE_TTL,
                 job_timeout=JOB_TIMEOUT,
             )
         except DuplicateJobError:
-            return self._requeue_if_done(func, args, job_id)
+            return self._requeue_if_done(func, args, job_id, delays)
         except (RedisError, OSError) as exc:
             self.failures += 1
             self._paused_until = time.monotonic() + self.cool_down
@@ -103,7 +109,8 @@ class RedisJobQueue:
             return False
         return True
 
-    def _requeue_if_done(self, func: str, args: tuple[Any, ...], job_id: str) -> bool:
+    def _requeue_if_done(self, func: str, args: tuple[Any, ...], job_id: str,
+                         delays: list[int]) -> bool:
         """A job with this id exists: fine if it is queued, scheduled or running (it will see this
         change, or loop on it); a failed or finished one kept for its TTL is replaced."""
         try:
@@ -113,7 +120,7 @@ class RedisJobQueue:
                 return True
             job.delete()
             self.queue.enqueue(func, *args, job_id=job_id, unique=True,
-                               retry=Retry(max=3, interval=[2, 10, 60]), result_ttl=0,
+                               retry=Retry(max=len(delays), interval=delays), result_ttl=0,
                                failure_ttl=FAILURE_TTL, job_timeout=JOB_TIMEOUT)
         except (NoSuchJobError, DuplicateJobError):
             return True  # it went, or came back, meanwhile
@@ -156,8 +163,10 @@ class InProcessJobQueue:
     """
 
     def __init__(self, database: Database, sweep_interval: float,
-                 extra: dict[str, dict[str, Any]] | None = None) -> None:
+                 extra: dict[str, dict[str, Any]] | None = None,
+                 settings: Settings | None = None) -> None:
         self.database = database
+        self.settings = settings  # what the sweeper passes on (the app's, not the environment's)
         self.extra = extra or {}  # per job name, keyword arguments a worker reads from its env
         self.sweep_interval = sweep_interval
         self.failures = 0
@@ -171,7 +180,9 @@ class InProcessJobQueue:
         """Start the sweeper thread (the application does, when it is built)."""
         self._start_sweeper()
 
-    def enqueue(self, func: str, *args: Any, job_id: str) -> bool:
+    def enqueue(self, func: str, *args: Any, job_id: str,
+                retry: Sequence[int] | None = None) -> bool:
+        # `retry` is RQ's; here a failed job's row stays due and the sweeper runs it again.
         self._start_sweeper()
         with self._lock:
             if job_id in self._pending:
@@ -206,7 +217,7 @@ class InProcessJobQueue:
 
         while not self._stop.is_set():
             try:
-                sweep_dirty_cells(database=self.database, queue=self)
+                sweep_dirty_cells(database=self.database, queue=self, settings=self.settings)
             except SQLAlchemyError as exc:  # not migrated yet, or unreachable: try again later
                 log.warning("in-process sweep skipped: database not ready (%s)",
                             type(exc).__name__)

@@ -27,6 +27,9 @@ DEV_DEFAULTS = {
     "SECRET_KEY": "dev-secret-key-not-for-production-0000000000",
     "WEBHOOK_TOKEN": "dev-webhook-token",
     "PHONE_HASH_KEY": "dev-phone-hash-key-not-for-production-000000",
+    # A Fernet key (32 bytes, URL-safe base64) for the phone vault: base64 of
+    # "dev-vault-key-not-for-production".
+    "VAULT_KEY": "ZGV2LXZhdWx0LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24=",
 }
 ENVIRONMENTS = ("development", "test", "production")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -56,6 +59,12 @@ class Settings:
     at_api_key: str | None = None
     at_sender: str | None = None
     at_api_url: str | None = None
+    # The phone vault (DESIGN §5): Fernet keys, newest first (older ones still decrypt), and how
+    # long a number is kept after the citizen's last message.
+    vault_keys: tuple[str, ...] = ()
+    vault_retention_days: int = 180
+    sms_rate_per_second: float = 5.0  # outbound SMS, across every worker
+    sms_max_per_day: int = 20  # inbound messages per sender and local day that get a reply
     rbf_webhook_urls: tuple[str, ...] = ()
     rbf_webhook_secret: str = ""
     defaults_used: tuple[str, ...] = field(default=(), compare=False)
@@ -74,7 +83,7 @@ class Settings:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in ("secret_key", "webhook_token", "phone_hash_key", "at_api_key",
-                          "rbf_webhook_secret") and value:
+                          "rbf_webhook_secret", "vault_keys") and value:
                 value = "***"
             elif f.name in ("database_url", "redis_url") and value:
                 value = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", str(value))
@@ -183,6 +192,30 @@ class _Reader:
                                 f"{32 if self.production else 16} characters)")
         return urls
 
+    def vault_keys(self) -> tuple[str, ...]:
+        from cryptography.fernet import Fernet
+
+        raw = self.secret("VAULT_KEY", 44)
+        keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+        for key in keys:
+            try:
+                Fernet(key)
+            except ValueError:
+                self.invalid.append("VAULT_KEY (comma-separated Fernet keys: 32 bytes in "
+                                    "URL-safe base64; make one with `flask --app gateway vault "
+                                    "new-key`)")
+                return ()
+        return keys
+
+    def africas_talking(self) -> tuple[str | None, str | None, str | None, str | None]:
+        username, api_key = self.text("AT_USERNAME"), self.text("AT_API_KEY")
+        sender, url = self.text("AT_SENDER"), self.text("AT_API_URL")
+        if (username is None) != (api_key is None):
+            self.invalid.append("AT_USERNAME and AT_API_KEY (give both, or neither)")
+        if url is not None and not url.startswith(("https://", "http://")):
+            self.invalid.append("AT_API_URL (an http(s) base URL, without /version1)")
+        return username, api_key, sender, url
+
     def raise_if_wrong(self) -> None:
         parts = []
         if self.missing:
@@ -195,6 +228,7 @@ class _Reader:
 
 def _build(env: dict[str, str]) -> Settings:
     r = _Reader(env)
+    at = r.africas_talking()
     settings = Settings(
         env=r.mode,
         database_url=r.database_url(),
@@ -210,10 +244,14 @@ def _build(env: dict[str, str]) -> Settings:
         sweep_interval=r.number("SWEEP_INTERVAL", 30.0, 0.1, 3600.0),
         resume_window=r.number("RESUME_WINDOW", 900.0, 0.0, 7 * 86400.0),
         max_sessions_per_day=r.integer("MAX_SESSIONS_PER_DAY", 20, 1, 10_000),
-        at_username=r.text("AT_USERNAME"),
-        at_api_key=r.text("AT_API_KEY"),
-        at_sender=r.text("AT_SENDER"),
-        at_api_url=r.text("AT_API_URL"),
+        at_username=at[0],
+        at_api_key=at[1],
+        at_sender=at[2],
+        at_api_url=at[3],
+        vault_keys=r.vault_keys(),
+        vault_retention_days=r.integer("VAULT_RETENTION_DAYS", 180, 1, 3650),
+        sms_rate_per_second=r.number("SMS_RATE_PER_SECOND", 5.0, 0.1, 1000.0),
+        sms_max_per_day=r.integer("SMS_MAX_PER_DAY", 20, 1, 10_000),
         rbf_webhook_urls=r.webhook_urls(),
         rbf_webhook_secret=r.text("RBF_WEBHOOK_SECRET") or "",
         defaults_used=tuple(r.used),

@@ -23,6 +23,7 @@ from scoring.keys import REFRESH_CELL, Cell
 if TYPE_CHECKING:
     from gateway.db import Database
     from gateway.queueing import JobQueue
+    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,11 @@ def refresh_cell(
     return {"respondents": counts.respondents, "dont_know": counts.dont_know, "clean": clean}
 
 
-def sweep_dirty_cells(*, database: Database | None = None, queue: JobQueue | None = None) -> int:
-    """Enqueue a refresh for every dirty cell; return how many were enqueued."""
+def sweep_dirty_cells(*, database: Database | None = None, queue: JobQueue | None = None,
+                      settings: Settings | None = None) -> int:
+    """Enqueue a refresh for every dirty cell; return how many were enqueued. Also: the safety
+    nets of the other row-backed work (quarters to review, pushes and SMS due) and the purge of
+    phone numbers past their retention."""
     db = database or default_database()
     if queue is None:
         from gateway.queueing import RedisJobQueue
@@ -85,9 +89,17 @@ def sweep_dirty_cells(*, database: Database | None = None, queue: JobQueue | Non
     review_ended_quarters(database=db)  # safety net for a scheduled move lost with Redis
     from datetime import UTC, datetime
 
-    from gateway.push import enqueue_due
+    from gateway import outbox, push, vault
+    from gateway.settings import Settings
 
-    enqueue_due(db, queue, datetime.now(UTC))  # pushes due for an attempt, whatever Redis lost
+    now = datetime.now(UTC)
+    push.enqueue_due(db, queue, now)  # pushes due for an attempt, whatever Redis lost
+    config = settings or Settings.from_env()
+    outbox.enqueue_due(db, queue, now, config)  # SMS due for an attempt
+    with db.transaction() as session:
+        purged = vault.purge_expired(session, now)
+    if purged:
+        log.info("vault: %d numbers past their retention purged", purged)
     return sent
 
 

@@ -1,0 +1,80 @@
+"""The phone vault: the only place a number is kept, encrypted, and only to text someone back.
+
+Rules (DESIGN §5):
+- the number (E.164) is encrypted with Fernet (AES-128-CBC + HMAC-SHA256, the `cryptography`
+  library) under VAULT_KEY, which lives in the environment, never in the database; VAULT_KEY may
+  list several keys, newest first: the newest encrypts, all decrypt, and `rotate` re-encrypts
+  every row under the newest, so an old key can then be dropped;
+- one row per respondent, written when a citizen texts in; `purge_after` moves to
+  VAULT_RETENTION_DAYS after their last message; `purge_expired` deletes what has passed it (the
+  sweeper runs it), `forget` deletes one respondent's number on request;
+- a number is decrypted only inside the job that sends to it, never returned to a page or a log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from gateway.db import insert_for
+from gateway.models import PhoneVault
+
+
+class VaultError(LookupError):
+    """No number is kept for this respondent (never given, purged, or unreadable)."""
+
+
+class Vault:
+    def __init__(self, keys: tuple[str, ...], retention_days: int) -> None:
+        if not keys:
+            raise ValueError("the vault needs at least one key (VAULT_KEY)")
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self.retention = timedelta(days=retention_days)
+
+    def keep(self, session: Session, respondent_id: int, e164: str, now: datetime) -> None:
+        """Store (or refresh) the respondent's number and push its purge date back."""
+        token = self._fernet.encrypt(e164.encode()).decode()
+        purge_after = now + self.retention
+        stmt = insert_for(session, PhoneVault).values(
+            respondent_id=respondent_id, ciphertext=token, created_at=now, updated_at=now,
+            purge_after=purge_after)
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=["respondent_id"],
+            set_={"ciphertext": token, "updated_at": now, "purge_after": purge_after}))
+
+    def has(self, session: Session, respondent_id: int) -> bool:
+        return session.scalar(select(PhoneVault.id).where(
+            PhoneVault.respondent_id == respondent_id)) is not None
+
+    def number(self, session: Session, respondent_id: int, now: datetime) -> str:
+        token = session.scalar(select(PhoneVault.ciphertext).where(
+            PhoneVault.respondent_id == respondent_id, PhoneVault.purge_after > now))
+        if token is None:
+            raise VaultError(f"no number kept for respondent {respondent_id}")
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise VaultError(f"respondent {respondent_id}: no key in VAULT_KEY opens it") from exc
+
+    def forget(self, session: Session, respondent_id: int) -> bool:
+        result = session.execute(delete(PhoneVault).where(
+            PhoneVault.respondent_id == respondent_id))
+        return bool(getattr(result, "rowcount", 0))
+
+    def rotate(self, session: Session, now: datetime) -> int:
+        """Re-encrypt every number under the newest key; return how many rows."""
+        rows = session.scalars(select(PhoneVault)).all()
+        for row in rows:
+            row.ciphertext = self._fernet.rotate(row.ciphertext.encode()).decode()
+            row.updated_at = now
+        session.flush()
+        return len(rows)
+
+
+def purge_expired(session: Session, now: datetime) -> int:
+    """Delete every number past its retention; return how many."""
+    result = session.execute(delete(PhoneVault).where(PhoneVault.purge_after <= now))
+    return int(getattr(result, "rowcount", 0) or 0)
