@@ -37,6 +37,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(quarter_group)
     app.cli.add_command(synth_command)
     app.cli.add_command(deliveries_group)
+    app.cli.add_command(sms_group)
+    app.cli.add_command(feedback_group)
+    app.cli.add_command(vault_group)
 
 
 def _load_config(gw: GatewayState, config_dir: Path) -> dict[str, int]:
@@ -375,7 +378,9 @@ def quarter_review(period: str) -> None:
 
 @quarter_group.command("lock")
 @click.argument("period", callback=lambda _c, _p, v: _period_argument(v))
-def quarter_lock(period: str) -> None:
+@click.option("--broadcast", is_flag=True,
+              help="Then text the result to every citizen who asked for it (see `sms broadcast`).")
+def quarter_lock(period: str, broadcast: bool) -> None:
     """Lock a quarter in review: recompute it and freeze its published scores in a snapshot."""
     from datetime import UTC, datetime
 
@@ -401,6 +406,167 @@ def quarter_lock(period: str) -> None:
     click.echo(f"{period}: locked, snapshot version {version}, sha256 {digest}")
     if pushes:
         click.echo(f"{len(pushes)} pushes to the RBF engine queued (see `deliveries list`)")
+    if broadcast:
+        _broadcast(gw, period)
+
+
+def _broadcast(gw: GatewayState, period: str) -> None:
+    from datetime import UTC, datetime
+
+    from gateway import outbox
+    from gateway.broadcast import broadcast_results
+    from gateway.quarters import LifecycleError
+
+    try:
+        with gw.db.transaction() as session:
+            queued = broadcast_results(session, period, gw.sms, datetime.now(UTC))
+    except LifecycleError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from exc
+    outbox.enqueue(gw.queue, queued)
+    if hasattr(gw.queue, "drain"):
+        gw.queue.drain()
+    click.echo(f"{period}: result messages queued for {len(queued)} citizens "
+               "(already queued ones are not queued twice; see `sms outbox`)")
+
+
+@click.group("sms", cls=AppGroup)
+def sms_group() -> None:
+    """Outbound SMS (numbers are never shown)."""
+
+
+@sms_group.command("broadcast")
+@click.argument("period", callback=lambda _c, _p, v: _period_argument(v))
+def sms_broadcast(period: str) -> None:
+    """Text a locked quarter's result to the citizens who asked for it (once each)."""
+    _broadcast(current_gateway(), period)
+
+
+@sms_group.command("outbox")
+def sms_outbox() -> None:
+    """Outbound messages by kind and status, with their parts and cost."""
+    from sqlalchemy import func
+
+    from gateway.models import OutboundSms
+
+    gw = current_gateway()
+    with gw.db.session() as session:
+        rows = session.execute(
+            select(OutboundSms.kind, OutboundSms.status, func.count(),
+                   func.sum(OutboundSms.segments))
+            .group_by(OutboundSms.kind, OutboundSms.status)
+            .order_by(OutboundSms.kind, OutboundSms.status)).all()
+    if not rows:
+        click.echo("no outbound SMS")
+    for kind, status, count, segments in rows:
+        click.echo(f"{kind:15} {status:11} {count:6} messages {int(segments or 0):6} parts")
+
+
+@sms_group.command("send-due")
+def sms_send_due() -> None:
+    """Enqueue every queued message that is due (what the sweeper does every SWEEP_INTERVAL)."""
+    from datetime import UTC, datetime
+
+    from gateway import outbox
+
+    gw = current_gateway()
+    count = outbox.enqueue_due(gw.db, gw.queue, datetime.now(UTC), gw.settings)
+    if hasattr(gw.queue, "drain"):
+        gw.queue.drain()
+    click.echo(f"{count} messages enqueued")
+
+
+@click.group("feedback", cls=AppGroup)
+def feedback_group() -> None:
+    """SMS feedback and complaints (the sender's number is never shown)."""
+
+
+@feedback_group.command("list")
+@click.option("--status", type=click.Choice(["new", "answered", "closed", "all"]), default="new",
+              show_default=True)
+def feedback_list(status: str) -> None:
+    """Feedback, newest first: id, date, category, language, locality, text."""
+    from gateway.models import Feedback, Location
+
+    gw = current_gateway()
+    with gw.db.session() as session:
+        query = (select(Feedback, Location.ussd_name)
+                 .outerjoin(Location, Location.id == Feedback.location_id)
+                 .order_by(Feedback.id.desc()).limit(200))
+        if status != "all":
+            query = query.where(Feedback.status == status)
+        rows = session.execute(query).all()
+    if not rows:
+        click.echo("no feedback")
+    for item, place in rows:
+        when = item.created_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(f"#{item.id} {when} {item.category} {item.language} {place or '-'} "
+                   f"{item.institution_type or '-'} [{item.status}]: {item.text}")
+
+
+@feedback_group.command("reply")
+@click.argument("feedback_id", type=int)
+@click.argument("text")
+def feedback_reply(feedback_id: int, text: str) -> None:
+    """Answer a feedback by SMS; the number stays in the vault."""
+    from datetime import UTC, datetime
+
+    from gateway import outbox
+    from gateway.feedback import CannotReply, answer_feedback
+
+    gw = current_gateway()
+    try:
+        with gw.db.transaction() as session:
+            new_id = answer_feedback(session, feedback_id, text, sms=gw.sms, vault=gw.vault,
+                                     now=datetime.now(UTC))
+    except CannotReply as exc:
+        click.echo(f"not sent: {exc}", err=True)
+        raise SystemExit(1) from exc
+    if new_id is None:
+        click.echo("this answer was already queued")
+        return
+    outbox.enqueue(gw.queue, [new_id])
+    if hasattr(gw.queue, "drain"):
+        gw.queue.drain()
+    click.echo(f"answer to #{feedback_id} queued")
+
+
+@click.group("vault", cls=AppGroup)
+def vault_group() -> None:
+    """The encrypted phone vault (DESIGN §5)."""
+
+
+@vault_group.command("new-key")
+def vault_new_key() -> None:
+    """Print a new Fernet key for VAULT_KEY (put it first; keep the old one after it until
+    `vault rotate` has run)."""
+    from cryptography.fernet import Fernet
+
+    click.echo(Fernet.generate_key().decode())
+
+
+@vault_group.command("rotate")
+def vault_rotate() -> None:
+    """Re-encrypt every kept number under the first key of VAULT_KEY."""
+    from datetime import UTC, datetime
+
+    gw = current_gateway()
+    with gw.db.transaction() as session:
+        count = gw.vault.rotate(session, datetime.now(UTC))
+    click.echo(f"{count} numbers re-encrypted under the newest key")
+
+
+@vault_group.command("purge")
+def vault_purge() -> None:
+    """Delete every number past its retention (the sweeper also does, every SWEEP_INTERVAL)."""
+    from datetime import UTC, datetime
+
+    from gateway.vault import purge_expired
+
+    gw = current_gateway()
+    with gw.db.transaction() as session:
+        count = purge_expired(session, datetime.now(UTC))
+    click.echo(f"{count} numbers purged")
 
 
 @click.command("synth")

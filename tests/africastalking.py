@@ -78,3 +78,42 @@ def play(client: Any, phone: str, inputs: list[str], *, session_id: str | None =
         response = client.post(url, data=ussd_form(sid, phone, text))
         out.append((response.status_code, response.get_data(as_text=True)))
     return out
+
+
+# --- SMS ----------------------------------------------------------------------------------------
+# Incoming messages as AT posts them (form-encoded: from, to, text, date, id, linkId,
+# networkCode), and its delivery reports (id, status, phoneNumber, networkCode, failureReason,
+# retryCount).
+
+SMS_URL = f"/at/{TOKEN}/sms"
+DELIVERY_URL = f"/at/{TOKEN}/sms/delivery"
+SHORT_CODE = "2026"
+
+
+def new_sms_id() -> str:
+    return str(uuid.uuid4())
+
+
+def sms_form(phone: str, text: str, *, at_id: str | None = None, network: str = "63001",
+             date: str = "2026-11-27 08:15:02") -> dict[str, str]:
+    return {
+        "from": phone,
+        "to": SHORT_CODE,
+        "text": text,
+        "date": date,
+        "id": at_id or new_sms_id(),
+        "linkId": "SampleLinkId" + uuid.uuid4().hex[:8],
+        "networkCode": network,
+    }
+
+
+def delivery_report(message_id: str, phone: str, status: str = "Success",
+                    failure_reason: str = "", retry_count: str = "0") -> dict[str, str]:
+    return {
+        "id": message_id,
+        "status": status,
+        "phoneNumber": phone,
+        "networkCode": "63002",
+        "failureReason": failure_reason,
+        "retryCount": retry_count,
+    }

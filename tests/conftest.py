@@ -32,6 +32,11 @@ from gateway.configdata import load_into_database
 from gateway.db import Database
 from gateway.migrate import upgrade
 from gateway.models import (
+    Feedback,
+    OutboundSms,
+    PhoneVault,
+    SmsInbound,
+    SmsPending,
     Answer,
     ApiToken,
     Cell,
@@ -48,6 +53,10 @@ from gateway.models import (
 )
 from gateway.settings import DEFAULT_CONFIG_DIR, Settings
 from tests.africastalking import TOKEN
+from tests.fake_africastalking import API_KEY as AT_API_KEY
+from tests.fake_africastalking import SENDER as AT_SENDER
+from tests.fake_africastalking import USERNAME as AT_USERNAME
+from tests.fake_africastalking import FakeAfricasTalking
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Under CI, property tests draw the same examples every run: a red CI is then reproducible, and
@@ -58,6 +67,7 @@ if CI:
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PHONE_KEY = "test-phone-hash-key-0123456789abcdef0123"
+VAULT_KEY = "dGVzdC12YXVsdC1rZXktMDEyMzQ1Njc4OWFiY2RlZjA="  # base64 of 32 test bytes
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -130,6 +140,7 @@ def env_for(database_url: str, redis_url: str | None = None, **extra: str) -> di
         "WEBHOOK_TOKEN": TOKEN,
         "PHONE_HASH_KEY": PHONE_KEY,
         "SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
+        "VAULT_KEY": VAULT_KEY,
     }
     if redis_url:
         env["REDIS_URL"] = redis_url
@@ -139,8 +150,9 @@ def env_for(database_url: str, redis_url: str | None = None, **extra: str) -> di
 
 def clean(db: Database) -> None:
     with db.transaction() as session:
-        for model in (Answer, Submission, DirtyCell, Cell, DeliveryAttempt, Delivery, Snapshot,
-                      Period, IntegrityFlag, ApiToken, UssdSession, UssdEvent, Respondent):
+        for model in (OutboundSms, Feedback, SmsPending, SmsInbound, PhoneVault, Answer,
+                      Submission, DirtyCell, Cell, DeliveryAttempt, Delivery, Snapshot, Period,
+                      IntegrityFlag, ApiToken, UssdSession, UssdEvent, Respondent):
             session.execute(delete(model))
 
 
@@ -160,6 +172,20 @@ def make_app(database_url: str) -> Iterator[Any]:
     yield factory
     for app in apps:
         app.extensions["gateway"].close()
+
+
+@pytest.fixture
+def fake_at() -> Iterator[FakeAfricasTalking]:
+    """A local Africa's Talking SMS API (tests/fake_africastalking.py)."""
+    fake = FakeAfricasTalking().start()
+    yield fake
+    fake.stop()
+
+
+def at_env(fake: FakeAfricasTalking) -> dict[str, str]:
+    """Settings that point the gateway's SDK at the fake server."""
+    return {"AT_USERNAME": AT_USERNAME, "AT_API_KEY": AT_API_KEY, "AT_SENDER": AT_SENDER,
+            "AT_API_URL": fake.url, "SMS_RATE_PER_SECOND": "1000"}
 
 
 @pytest.fixture
