@@ -1,0 +1,382 @@
+"""The incoming SMS webhook: real Africa's Talking payloads in, rows and replies out.
+
+Every test runs on SQLite and PostgreSQL; replies go through the real SDK to the fake AT server.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from gateway.models import (
+    Answer,
+    Cell,
+    DirtyCell,
+    Feedback,
+    InstitutionUnit,
+    Location,
+    OutboundSms,
+    PhoneVault,
+    Respondent,
+    SmsInbound,
+    SmsPending,
+    Submission,
+)
+from gateway.phones import pseudonym
+from tests.africastalking import (
+    GOMA_COMMUNE,
+    GOMA_POLICE_UNIT,
+    SMS_URL,
+    TOKEN,
+    first_time_goma_police,
+    new_sms_id,
+    play,
+    sms_form,
+)
+from tests.conftest import PHONE_KEY, at_env
+
+PHONE = "+243991230001"
+
+
+@pytest.fixture
+def sms_app(make_app: Any, fake_at: Any) -> Any:
+    return make_app(**at_env(fake_at))
+
+
+def send(app: Any, phone: str, message: str, *, at_id: str | None = None) -> Any:
+    response = app.test_client().post(SMS_URL, data=sms_form(phone, message, at_id=at_id))
+    app.extensions["gateway"].queue.drain()
+    return response
+
+
+def count(app: Any, model: Any, *where: Any) -> int:
+    with app.extensions["gateway"].db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def answers_of(app: Any, phone: str) -> dict[tuple[str, str], tuple[str, int | None, str]]:
+    """(type, indicator) -> (unit code, value, channel) of the sender's countable answers."""
+    digest = pseudonym(phone, PHONE_KEY)
+    with app.extensions["gateway"].db.session() as session:
+        rows = session.execute(
+            select(Answer.institution_type, Answer.indicator, InstitutionUnit.code,
+                   Answer.value, Answer.channel)
+            .join(Respondent, Respondent.id == Answer.respondent_id)
+            .join(InstitutionUnit, InstitutionUnit.id == Answer.unit_id)
+            .where(Respondent.phone_hash == digest)).all()
+    return {(t, i): (u, v, c) for t, i, u, v, c in rows}
+
+
+def replies_to(app: Any, phone: str) -> list[tuple[str, str, str]]:
+    """(kind, status, body) of every outbound message to the sender, in order."""
+    digest = pseudonym(phone, PHONE_KEY)
+    with app.extensions["gateway"].db.session() as session:
+        rows = session.execute(
+            select(OutboundSms.kind, OutboundSms.status, OutboundSms.body)
+            .join(Respondent, Respondent.id == OutboundSms.respondent_id)
+            .where(Respondent.phone_hash == digest).order_by(OutboundSms.id)).all()
+    return [(str(k), str(s), str(b)) for k, s, b in rows]
+
+
+def sms_text(app: Any, language: str, reply_id: str, **values: Any) -> str:
+    return str(app.extensions["gateway"].sms.text(language, reply_id, **values))
+
+
+# --- Ratings in each language -----------------------------------------------------------------
+
+RATINGS = [
+    # (message, reply language, type, unit, {indicator: value})
+    ("POLICE GOMA 3 2", "fr", "police", GOMA_POLICE_UNIT, {"trust": 3, "change": 2}),
+    ("police goma 4", "fr", "police", GOMA_POLICE_UNIT, {"trust": 4}),
+    ("Pôlice  Goma   1 3", "fr", "police", GOMA_POLICE_UNIT, {"trust": 1, "change": 3}),
+    ("PLOICE GOMA 2 2", "fr", "police", GOMA_POLICE_UNIT, {"trust": 2, "change": 2}),
+    ("MAHAKAMA BASHU 2 1", "sw", "justice", "NK-T-BEN-TP", {"trust": 2, "change": 1}),
+    ("utawala goma 4 3", "sw", "administration", "NK-V-GOM-GOM-ADM",
+     {"trust": 4, "change": 3}),
+    ("BOSEMBO Watalinga 3 3", "ln", "justice", "NK-T-BEN-TP", {"trust": 3, "change": 3}),
+    ("boyangeli karisimbi 9 2", "ln", "administration", "NK-V-GOM-KAR-ADM",
+     {"trust": None, "change": 2}),
+    ("nk-v-gom-gom-pnc 3 2", "fr", "police", GOMA_POLICE_UNIT, {"trust": 3, "change": 2}),
+]
+
+
+@pytest.mark.parametrize(("message", "language", "institution", "unit", "values"), RATINGS)
+def test_a_compact_rating_is_stored_and_thanked_in_the_keyword_language(
+        sms_app: Any, fake_at: Any, message: str, language: str, institution: str,
+        unit: str | None, values: dict[str, int | None]) -> None:
+    response = send(sms_app, PHONE, message)
+    assert response.status_code == 200
+    stored = answers_of(sms_app, PHONE)
+    assert {i: v for (_, i), (_, v, _) in stored.items()} == values
+    assert {(t, c) for (t, _), (_, _, c) in stored.items()} == {(institution, "sms")}
+    units = {u for u, _, _ in stored.values()}
+    assert len(units) == 1
+    if unit is not None:
+        assert units == {unit}
+    [(kind, status, body)] = replies_to(sms_app, PHONE)
+    with sms_app.extensions["gateway"].db.session() as session:
+        label = session.scalar(select(InstitutionUnit.ussd_name)
+                               .where(InstitutionUnit.code == units.pop()))
+    assert (kind, status) == ("reply", "sent")
+    assert body == sms_text(sms_app, language, "rated", unit=label)
+    assert fake_at.accepted_for(PHONE) == [body]
+    # The touched cells were refreshed (in-process jobs) and are clean again.
+    assert count(sms_app, Cell, Cell.level == "unit") == len(values)
+    assert count(sms_app, DirtyCell) == 0
+
+
+def test_a_later_sms_rating_replaces_the_ussd_answer_of_the_quarter(sms_app: Any) -> None:
+    client = sms_app.test_client()
+    play(client, PHONE, first_time_goma_police(trust="4", change="3"))
+    assert answers_of(sms_app, PHONE)[("police", "trust")] == (GOMA_POLICE_UNIT, 4, "ussd")
+    send(sms_app, PHONE, "POLICE 1 1")  # no place: the USSD caller's locality is remembered
+    stored = answers_of(sms_app, PHONE)
+    assert stored[("police", "trust")] == (GOMA_POLICE_UNIT, 1, "sms")
+    assert stored[("police", "change")] == (GOMA_POLICE_UNIT, 1, "sms")
+    assert stored[("police", "respect")][2] == "ussd"  # not rated by SMS: kept
+    assert count(sms_app, Answer) == len(stored)
+
+
+# --- Follow-up questions ----------------------------------------------------------------------
+
+
+def test_an_unknown_locality_is_asked_for_and_the_answer_completes_the_rating(
+        sms_app: Any) -> None:
+    send(sms_app, PHONE, "UTAWALA 3 3")
+    assert answers_of(sms_app, PHONE) == {}
+    assert count(sms_app, SmsPending) == 1
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(sms_app, "sw", "ask_locality")
+    send(sms_app, PHONE, "Kirisimbi")  # one typo away from Karisimbi
+    stored = answers_of(sms_app, PHONE)
+    assert {i: v for (_, i), (_, v, _) in stored.items()} == {"trust": 3, "change": 3}
+    with sms_app.extensions["gateway"].db.session() as session:
+        unit = session.scalar(select(InstitutionUnit).where(
+            InstitutionUnit.code == stored[("administration", "trust")][0]))
+        assert unit is not None
+        place = session.get(Location, unit.location_id)
+        assert place is not None and place.ussd_name == "Karisimbi"
+    assert count(sms_app, SmsPending) == 0
+    # Stored under the rating's own message id, once.
+    assert count(sms_app, Submission) == 2
+
+
+def test_a_place_nobody_knows_is_asked_again_and_a_new_command_replaces_the_question(
+        sms_app: Any) -> None:
+    send(sms_app, PHONE, "POLICE 3 2")
+    send(sms_app, PHONE, "Atlantis")
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(
+        sms_app, "fr", "place_unknown", words="ATLANTIS")
+    assert count(sms_app, SmsPending) == 1
+    send(sms_app, PHONE, "AVIS rien a signaler")
+    assert count(sms_app, SmsPending) == 0
+    assert count(sms_app, Feedback) == 1
+    assert answers_of(sms_app, PHONE) == {}
+
+
+def test_several_units_are_offered_by_number(sms_app: Any) -> None:
+    # Karisimbi has two police units (Katindo, Majengo); Goma's justice sits in the city.
+    send(sms_app, PHONE, "POLICE KARISIMBI 4 3")
+    assert answers_of(sms_app, PHONE) == {}
+    question = replies_to(sms_app, PHONE)[-1][2]
+    assert question == sms_text(sms_app, "fr", "ask_unit_choice",
+                                options="1. Police (PNC) Katindo, 2. Police (PNC) Majengo")
+    send(sms_app, PHONE, "7")  # not on the list: asked again
+    assert replies_to(sms_app, PHONE)[-1][2] == question
+    send(sms_app, PHONE, "2")
+    stored = answers_of(sms_app, PHONE)
+    assert stored == {("police", "trust"): ("NK-V-GOM-KAR-PNC2", 4, "sms"),
+                      ("police", "change"): ("NK-V-GOM-KAR-PNC2", 3, "sms")}
+    send(sms_app, PHONE, "JUSTICE GOMA 2")
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(
+        sms_app, "fr", "ask_unit_choice", options="1. Parquet de Goma, 2. Tribunal de paix")
+    send(sms_app, PHONE, "1")
+    assert answers_of(sms_app, PHONE)[("justice", "trust")] == ("NK-V-GOM-PQ", 2, "sms")
+
+
+def test_a_rating_without_a_value_teaches_the_format_and_stores_nothing(sms_app: Any) -> None:
+    for message in ("POLICE GOMA", "POLICE GOMA 7", "POLICE 3 4", "POLICE 1 2 3"):
+        send(sms_app, PHONE, message)
+        assert replies_to(sms_app, PHONE)[-1][2] == sms_text(sms_app, "fr", "bad_rating")
+    assert answers_of(sms_app, PHONE) == {}
+    send(sms_app, PHONE, "bonjour")
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(sms_app, "fr", "unrecognised")
+
+
+# --- Feedback, help, opt-out, results -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("message", "language", "category", "institution", "kept"), [
+    ("AVIS La police de Goma demande de l'argent", "fr", "feedback", None,
+     "La police de Goma demande de l'argent"),
+    ("avis: police ne vient pas la nuit", "fr", "feedback", "police",
+     "police ne vient pas la nuit"),
+    ("PLAINTE le juge m'a demande 50$, appelez-moi au 0997654321", "fr", "complaint", None,
+     "le juge m'a demande 50$, appelez-moi au [numero]"),
+    ("MAONI mahakama inachelewa sana", "sw", "feedback", "justice",
+     "mahakama inachelewa sana"),
+    ("MALALAMIKO polisi walichukua simu yangu", "sw", "complaint", "police",
+     "polisi walichukua simu yangu"),
+    ("LIKANISI leta basalaka malamu te", "ln", "feedback", "administration",
+     "leta basalaka malamu te"),
+])
+def test_feedback_is_stored_without_the_number_and_acknowledged_with_its_reference(
+        sms_app: Any, message: str, language: str, category: str, institution: str | None,
+        kept: str) -> None:
+    send(sms_app, PHONE, "POLICE GOMA 3 2")  # the locality is then known
+    send(sms_app, PHONE, message)
+    with sms_app.extensions["gateway"].db.session() as session:
+        item = session.scalars(select(Feedback)).one()
+        respondent = session.get(Respondent, item.respondent_id)
+        place = session.get(Location, item.location_id)
+    assert (item.text, item.language, item.category, item.institution_type, item.status) == (
+        kept, language, category, institution, "new")
+    assert respondent is not None and respondent.phone_hash == pseudonym(PHONE, PHONE_KEY)
+    assert place is not None and place.code == GOMA_COMMUNE
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(
+        sms_app, language, "feedback_thanks", ref=item.id)
+
+
+def test_help_shows_the_formats_in_the_keyword_language(sms_app: Any) -> None:
+    for word, language in (("AIDE", "fr"), ("msaada", "sw"), ("Lisalisi", "ln")):
+        send(sms_app, PHONE, word)
+        assert replies_to(sms_app, PHONE)[-1][2] == sms_text(sms_app, language, "help")
+    send(sms_app, PHONE, "HELP")  # shared: the sender's last language (Lingala)
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(sms_app, "ln", "help")
+
+
+@pytest.mark.parametrize(("stop", "language"), [
+    ("STOP", "fr"), ("ARRET", "fr"), ("Arrêt", "fr"), ("ACHA", "sw"), ("tika", "ln")])
+def test_stop_is_confirmed_once_then_silence_until_start(
+        sms_app: Any, fake_at: Any, stop: str, language: str) -> None:
+    send(sms_app, PHONE, stop)
+    send(sms_app, PHONE, stop)
+    send(sms_app, PHONE, "AIDE")
+    send(sms_app, PHONE, "POLICE GOMA 2 1")  # still counted: the voice is not lost
+    assert answers_of(sms_app, PHONE)[("police", "trust")][1] == 2
+    assert fake_at.accepted_for(PHONE) == [sms_text(sms_app, language, "stopped")]
+    with sms_app.extensions["gateway"].db.session() as session:
+        outcomes = list(session.scalars(select(SmsInbound.outcome).order_by(SmsInbound.id)))
+    assert outcomes == ["opted_out", "already_opted_out", "help:silent_opted_out",
+                        "rated:silent_opted_out"]
+    send(sms_app, PHONE, "START")  # shared keyword: the sender's last language (AIDE: French)
+    assert fake_at.accepted_for(PHONE)[-1] == sms_text(sms_app, "fr", "started")
+    send(sms_app, PHONE, stop)
+    assert fake_at.accepted_for(PHONE)[-1] == sms_text(sms_app, language, "stopped")
+
+
+def test_results_opt_in_asks_for_the_locality_when_unknown(sms_app: Any) -> None:
+    send(sms_app, PHONE, "MATOKEO")
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(sms_app, "sw", "ask_locality")
+    send(sms_app, PHONE, "Goma")
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(sms_app, "sw", "results_ok",
+                                                         place="Goma")
+    with sms_app.extensions["gateway"].db.session() as session:
+        respondent = session.scalars(select(Respondent)).one()
+        assert respondent.results_opt_in_at is not None
+        assert respondent.last_location_id is not None
+
+
+# --- Duplicates: AT retries until it gets a 200 ---------------------------------------------
+
+
+def test_a_message_delivered_three_times_is_counted_once(sms_app: Any, fake_at: Any) -> None:
+    at_id = new_sms_id()
+    bodies = [send(sms_app, PHONE, "POLICE GOMA 3 2", at_id=at_id) for _ in range(3)]
+    assert [b.status_code for b in bodies] == [200, 200, 200]
+    assert count(sms_app, SmsInbound) == 1
+    assert count(sms_app, Submission) == 2
+    assert count(sms_app, Answer) == 2
+    assert len(fake_at.accepted_for(PHONE)) == 1
+    feedback_id = new_sms_id()
+    for _ in range(3):
+        send(sms_app, PHONE, "AVIS merci", at_id=feedback_id)
+    assert count(sms_app, Feedback) == 1
+    assert len(fake_at.accepted_for(PHONE)) == 2
+
+
+def test_concurrent_deliveries_of_one_message_store_it_once(sms_app: Any, fake_at: Any) -> None:
+    at_id = new_sms_id()
+    form = sms_form(PHONE, "PLAINTE la police a pris mon velo", at_id=at_id)
+    statuses: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def deliver() -> None:
+        client = sms_app.test_client()
+        barrier.wait()
+        statuses.append(client.post(SMS_URL, data=form).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sms_app.extensions["gateway"].queue.drain()
+    # Each delivery is answered 200 (stored, or found already stored) or 503 (AT retries).
+    assert set(statuses) <= {200, 503} and 200 in statuses
+    assert count(sms_app, SmsInbound) == 1
+    assert count(sms_app, Feedback) == 1
+    assert count(sms_app, OutboundSms) == 1
+    assert len(fake_at.accepted_for(PHONE)) == 1
+
+
+def test_daily_limit_stores_but_stops_replying(make_app: Any, fake_at: Any) -> None:
+    app = make_app(**at_env(fake_at), SMS_MAX_PER_DAY="2")
+    for i in range(4):
+        send(app, PHONE, f"AVIS message {i}")
+    assert count(app, Feedback) == 4
+    assert len(fake_at.accepted_for(PHONE)) == 2
+
+
+# --- Bad input: a clear answer, nothing written -----------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("id", ""), ("id", "a b"), ("id", "x" * 101), ("from", ""), ("from", "hello"),
+    ("text", None), ("text", "x" * 2001)])
+def test_malformed_messages_are_refused_naming_the_field(
+        sms_app: Any, field: str, value: str | None) -> None:
+    form = sms_form(PHONE, "POLICE GOMA 3 2")
+    if value is None:
+        del form[field]
+    else:
+        form[field] = value
+    response = sms_app.test_client().post(SMS_URL, data=form)
+    assert response.status_code == 400
+    assert field in response.get_data(as_text=True)
+    assert count(sms_app, SmsInbound) == 0 and count(sms_app, Respondent) == 0
+
+
+def test_a_wrong_token_is_a_404(sms_app: Any) -> None:
+    response = sms_app.test_client().post(SMS_URL.replace(TOKEN, "wrong-token"),
+                                          data=sms_form(PHONE, "AIDE"))
+    assert response.status_code == 404
+    assert count(sms_app, SmsInbound) == 0
+
+
+def test_a_database_failure_is_a_503_so_africas_talking_retries(make_app: Any,
+                                                                 tmp_path: Any) -> None:
+    broken = make_app(DATABASE_URL=f"sqlite:///{tmp_path}/missing/dir/gateway.db")
+    response = broken.test_client().post(SMS_URL, data=sms_form(PHONE, "AIDE"))
+    assert response.status_code == 503
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_the_number_is_kept_only_encrypted_in_the_vault(sms_app: Any) -> None:
+    send(sms_app, PHONE, "AVIS mon numero est " + PHONE)
+    send(sms_app, PHONE, "POLICE GOMA 3 2")
+    digits = PHONE.lstrip("+")
+    local = "0" + digits[3:]
+    gw = sms_app.extensions["gateway"]
+    with gw.db.session() as session:
+        for table in ("respondents", "sms_inbound", "feedback", "outbound_sms", "phone_vault",
+                      "submissions", "answers", "sms_pending"):
+            rows = session.execute(text(f"SELECT * FROM {table}")).all()
+            dump = repr(rows)
+            for form in (digits, local, digits[3:]):
+                assert form not in dump, f"{table} holds the number"
+        assert gw.vault.number(session, session.scalars(select(PhoneVault.respondent_id)).one(),
+                               datetime.now(UTC)) == PHONE
