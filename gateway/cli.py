@@ -242,6 +242,18 @@ def urls_command(port: int, host: str) -> None:
                "text=1*1*1 ...")
     click.echo(f"  phone simulator   : flask --app gateway phone --url {base}/at/{token}/ussd")
     click.echo(f"  end-of-session    : {base}/at/{token}/ussd/events")
+    click.echo(f"  SMS callback URL  : {base}/at/{token}/sms")
+    click.echo(f"  SMS delivery      : {base}/at/{token}/sms/delivery")
+    click.echo(
+        "  an SMS            : curl -s -d id=demo-sms-1 -d from=+243970000001 -d to=2026 "
+        f"--data-urlencode 'text=POLICE GOMA 3 2' {base}/at/{token}/sms")
+    at = gw.settings
+    if at.at_username and at.at_api_key:
+        click.echo(f"  outbound SMS      : Africa's Talking as {at.at_username}"
+                   f"{' via ' + at.at_api_url if at.at_api_url else ''}")
+    else:
+        click.echo("  outbound SMS      : queued, not sent (set AT_USERNAME and AT_API_KEY); "
+                   "see `flask --app gateway sms outbox`")
     sys.stdout.flush()
 
 

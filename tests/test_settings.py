@@ -16,6 +16,7 @@ from gateway.settings import (
 SECRET = "s" * 40
 TOKEN = "Tok_en-" + "t" * 30
 HASH_KEY = "h" * 40
+VAULT = "cHJvZHVjdGlvbi12YXVsdC1rZXktb2YtdGhlLXRlc3Q="  # a Fernet key (32 bytes, base64)
 
 PRODUCTION = {
     "GATEWAY_ENV": "production",
@@ -24,6 +25,7 @@ PRODUCTION = {
     "SECRET_KEY": SECRET,
     "WEBHOOK_TOKEN": TOKEN,
     "PHONE_HASH_KEY": HASH_KEY,
+    "VAULT_KEY": VAULT,
 }
 
 
@@ -52,24 +54,28 @@ def test_complete_production_settings_are_accepted():
         SECRET, TOKEN, HASH_KEY,
     )
     assert settings.defaults_used == ()
+    assert settings.vault_keys == (VAULT,)
     assert settings.min_respondents == 10
     assert settings.ussd_screen_limit == 160
 
 
 def test_production_with_nothing_set_names_everything_missing_at_once():
     message = refused({"GATEWAY_ENV": "production"})
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "WEBHOOK_TOKEN", "PHONE_HASH_KEY"):
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "WEBHOOK_TOKEN", "PHONE_HASH_KEY",
+                 "VAULT_KEY"):
         assert name in message
     assert "production" in message
 
 
 @pytest.mark.parametrize(
-    "name", ["DATABASE_URL", "REDIS_URL", "SECRET_KEY", "WEBHOOK_TOKEN", "PHONE_HASH_KEY"]
+    "name",
+    ["DATABASE_URL", "REDIS_URL", "SECRET_KEY", "WEBHOOK_TOKEN", "PHONE_HASH_KEY", "VAULT_KEY"],
 )
 def test_production_names_each_missing_setting(name):
     message = refused(production(**{name: "<unset>"}))
     assert f"missing: {name}" in message
-    others = {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "WEBHOOK_TOKEN", "PHONE_HASH_KEY"} - {name}
+    others = {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "WEBHOOK_TOKEN", "PHONE_HASH_KEY",
+              "VAULT_KEY"} - {name}
     assert not any(other in message for other in others)
 
 
@@ -165,13 +171,13 @@ def test_development_with_nothing_set_uses_and_lists_the_defaults():
     assert settings.phone_hash_key == DEV_DEFAULTS["PHONE_HASH_KEY"]
     assert settings.config_dir == DEFAULT_CONFIG_DIR
     assert set(settings.defaults_used) == {
-        "DATABASE_URL", "SECRET_KEY", "WEBHOOK_TOKEN", "PHONE_HASH_KEY",
+        "DATABASE_URL", "SECRET_KEY", "WEBHOOK_TOKEN", "PHONE_HASH_KEY", "VAULT_KEY",
     }
 
 
 def test_development_lists_only_the_defaults_actually_used():
     settings = Settings.from_env(environ={"SECRET_KEY": SECRET, "DATABASE_URL": "sqlite:///x.db"})
-    assert set(settings.defaults_used) == {"WEBHOOK_TOKEN", "PHONE_HASH_KEY"}
+    assert set(settings.defaults_used) == {"WEBHOOK_TOKEN", "PHONE_HASH_KEY", "VAULT_KEY"}
 
 
 def test_announce_defaults_prints_them_to_stderr(capsys):
@@ -238,13 +244,15 @@ def test_webhook_token_must_be_safe_in_a_url_path(token):
 def test_redacted_hides_secrets_and_url_passwords():
     settings = Settings.from_env(
         environ=production(
-            REDIS_URL="redis://default:redis-Pa55@redis.internal:6379/0", AT_API_KEY="atsk_live"
+            REDIS_URL="redis://default:redis-Pa55@redis.internal:6379/0", AT_API_KEY="atsk_live",
+            AT_USERNAME="gateway",
         )
     )
     shown = settings.redacted()
     text = repr(shown)
-    for secret in (SECRET, TOKEN, HASH_KEY, "db-Pa55", "redis-Pa55", "atsk_live"):
+    for secret in (SECRET, TOKEN, HASH_KEY, VAULT, "db-Pa55", "redis-Pa55", "atsk_live"):
         assert secret not in text
+    assert shown["vault_keys"] == "***"
     assert shown["secret_key"] == "***"
     assert shown["webhook_token"] == "***"
     assert shown["phone_hash_key"] == "***"
