@@ -43,7 +43,8 @@ _LEADING = " \t\r\n:;,.-_*#!?"
 def normalise(text: str) -> str:
     """Upper-case ASCII words separated by single spaces (see the module rules)."""
     decomposed = unicodedata.normalize("NFKD", text.translate(_LINGALA))
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = "".join(c if c.isalnum() else " " for c in decomposed
+                    if not unicodedata.combining(c))  # punctuation of any script separates words
     upper = plain.upper().replace("Œ", "OE").replace("Æ", "AE")
     words = _NOT_WORD.sub(" ", upper.encode("ascii", "ignore").decode())
     return " ".join(_GLUED.sub(" ", words).split())
@@ -234,9 +235,11 @@ def parse(text: str, grammar: Grammar) -> Command:
 
 
 def _after_first_word(text: str) -> str:
+    """What follows the keyword, as written (composed: a phone may send accents decomposed)."""
+    text = unicodedata.normalize("NFC", text)
     match = _FIRST_WORD.match(text)
     rest = text[match.end():] if match else ""
-    return rest.strip(_LEADING).strip()
+    return rest.lstrip(_LEADING).strip()
 
 
 def _rating(grammar: Grammar, language: str | None, words: list[str], *,

@@ -26,7 +26,8 @@ SMS = load_sms(DEFAULT_CONFIG_DIR, load_flow(DEFAULT_CONFIG_DIR))
 PERIOD = "2026Q3"
 REF = 123456
 # Replies allowed two parts: the guides (they carry the whole grammar) and those carrying a text.
-TWO_PARTS = {"help", "unrecognised", "bad_rating", "feedback_thanks", "feedback_reply"}
+# Only a staff answer may take two parts: every other reply is one SMS (one cost).
+TWO_PARTS = {"feedback_reply"}
 # A staff answer of a realistic length (gateway/feedback.py refuses one past three parts).
 STAFF_ANSWER = (
     "Bonjour, merci pour votre message. Nous avons transmis votre plainte au commandant de la "
