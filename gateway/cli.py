@@ -124,22 +124,28 @@ def flows_group() -> None:
 
 @flows_group.command("check")
 def flows_check() -> None:
-    """Validate the flow: targets, keys, messages, and every screen of every language."""
+    """Validate the flow: targets, keys, messages, and every screen of every language; and the
+    SMS keywords and replies."""
     from flows.check import problems, screens
     from flows.engine import Context
+    from flows.gsm import GSM7, encoding_of
     from flows.model import FlowError
     from gateway.app import GATEWAY_MESSAGES
     from gateway.configdata import load_catalog, load_flow
     from gateway.settings import Settings
+    from gateway.smsconfig import SmsConfigError, load_sms
 
     settings = Settings.from_env()
+    sms = None
+    found: list[str] = []
     try:
         flow = load_flow(settings.config_dir)
         catalog = load_catalog(settings.config_dir)
         directory = directory_from_files(settings.config_dir)
         found = problems(flow, catalog, directory, settings.ussd_screen_limit, GATEWAY_MESSAGES)
-    except (FlowError, ConfigError) as exc:
-        found = exc.problems
+        sms = load_sms(settings.config_dir, flow)
+    except (FlowError, ConfigError, SmsConfigError) as exc:
+        found = [*found, *exc.problems]
     for problem in found:
         click.echo(problem, err=True)
     if found:
@@ -152,6 +158,13 @@ def flows_check() -> None:
     for language, lengths in sorted(by_language.items()):
         click.echo(f"{language}: {len(lengths)} screens, longest {max(lengths)} of "
                    f"{settings.ussd_screen_limit} characters")
+    if sms is not None:
+        for language, table in sorted(sms.replies.items()):
+            codings = [encoding_of(text) for text in table.values()]
+            ucs2 = sorted(rid for rid, c in zip(table, codings, strict=True) if c.name != GSM7)
+            longest = max(c.units for c in codings)
+            click.echo(f"{language}: {len(table)} SMS replies, longest {longest} characters, "
+                       f"{'all GSM-7' if not ucs2 else 'UCS-2: ' + ', '.join(ucs2)}")
     click.echo(f"flow {flow.version}: ok")
 
 
