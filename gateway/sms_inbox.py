@@ -14,7 +14,8 @@ Rules:
   the sender's last one); an unknown locality, several close matches or several units get a
   follow-up question, answered by the sender's next message within `follow_up_hours`;
 - STOP records the opt-out and is confirmed once; from then on nothing is sent to that number but
-  the confirmation of START. Ratings and feedback of an opted-out sender are still stored;
+  the confirmation of START, and the vault keeps it one more day only (for the confirmation's
+  retries). Ratings and feedback of an opted-out sender are still stored;
 - beyond SMS_MAX_PER_DAY messages in a local day a sender's messages are stored, not answered (an
   auto-responder loop or abuse must not cost an SMS each);
 - free text is stored with any phone number in it masked.
@@ -59,6 +60,7 @@ from scoring.keys import Cell
 from scoring.periods import quarter_of
 
 MAX_TEXT = 1600
+OPTED_OUT_KEEP = timedelta(days=1)  # long enough for the STOP confirmation and its retries
 OPTIONS_SHOWN = 6
 
 
@@ -113,6 +115,8 @@ def handle(session: Session, ctx: Context, msg: Inbound, now: datetime) -> Handl
     command = parse(msg.text, ctx.grammar)
     turn = _Turn(session, ctx, msg, respondent=respondent, inbound_id=int(inbound_id), now=now)
     handled = turn.run(command)
+    if respondent.sms_opted_out_at is not None:  # nothing more will be sent: forget the number
+        ctx.vault.keep_until(session, respondent_id, now + OPTED_OUT_KEEP)
     row = session.get(SmsInbound, inbound_id)
     assert row is not None
     row.kind, row.outcome, row.language = handled.kind, handled.outcome[:40], handled.language

@@ -6,8 +6,9 @@ Rules (DESIGN §5):
   list several keys, newest first: the newest encrypts, all decrypt, and `rotate` re-encrypts
   every row under the newest, so an old key can then be dropped;
 - one row per respondent, written when a citizen texts in; `purge_after` moves to
-  VAULT_RETENTION_DAYS after their last message; `purge_expired` deletes what has passed it (the
-  sweeper runs it), `forget` deletes one respondent's number on request;
+  VAULT_RETENTION_DAYS after their last message (one day only once they opted out: time to send
+  the STOP confirmation); `purge_expired` deletes what has passed it (the sweeper runs it),
+  `forget` deletes one respondent's number on request;
 - a number is decrypted only inside the job that sends to it, never returned to a page or a log.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from gateway.db import insert_for
@@ -58,6 +59,13 @@ class Vault:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise VaultError(f"respondent {respondent_id}: no key in VAULT_KEY opens it") from exc
+
+    def keep_until(self, session: Session, respondent_id: int, until: datetime) -> None:
+        """Bring the purge date forward (never back) to `until`: an opted-out number is kept only
+        long enough to send the STOP confirmation."""
+        session.execute(update(PhoneVault).where(
+            PhoneVault.respondent_id == respondent_id, PhoneVault.purge_after > until)
+            .values(purge_after=until))
 
     def forget(self, session: Session, respondent_id: int) -> bool:
         result = session.execute(delete(PhoneVault).where(

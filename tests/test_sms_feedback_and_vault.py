@@ -106,3 +106,23 @@ def test_a_keyword_with_two_meanings_stops_start_up(make_app: Any, tmp_path: Pat
                                                      'help = ["AIDE", "INFO", "POLICE"]'))
     with pytest.raises(FlowError, match="POLICE"):
         make_app(CONFIG_DIR=str(config))
+
+
+def test_an_opted_out_number_is_kept_one_day_only(make_app: Any, fake_at: Any) -> None:
+    app = make_app(**at_env(fake_at))
+    gw = app.extensions["gateway"]
+    _feedback(app)
+    with gw.db.session() as session:
+        kept = session.scalars(select(PhoneVault.purge_after)).one()
+    assert kept > datetime.now(UTC) + timedelta(days=179)
+    app.test_client().post(SMS_URL, data=sms_form(PHONE, "STOP"))
+    app.test_client().post(SMS_URL, data=sms_form(PHONE, "AVIS encore un mot"))
+    gw.queue.drain()
+    with gw.db.session() as session:
+        kept = session.scalars(select(PhoneVault.purge_after)).one()
+    assert datetime.now(UTC) < kept <= datetime.now(UTC) + timedelta(days=1)
+    assert fake_at.accepted_for(PHONE)[-1] == gw.sms.text("fr", "stopped")
+    app.test_client().post(SMS_URL, data=sms_form(PHONE, "START"))
+    with gw.db.session() as session:
+        kept = session.scalars(select(PhoneVault.purge_after)).one()
+    assert kept > datetime.now(UTC) + timedelta(days=179)
