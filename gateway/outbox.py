@@ -22,6 +22,7 @@ Rules (DESIGN §4, §7):
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -121,7 +122,7 @@ class RedisRateLimiter:
 
     def __init__(self, connection: Redis, rate: float, *, max_wait: float = 60.0) -> None:
         self.connection = connection
-        self.window = max(1, round(1.0 / rate)) if rate < 1 else 1
+        self.window = math.ceil(1.0 / rate) if rate < 1 else 1  # never faster than `rate`
         self.limit = max(1, int(rate * self.window))
         self.max_wait = max_wait
 
@@ -275,9 +276,11 @@ def send_sms(message_pk: int, *, database: Database | None = None,
         log.warning("outbound SMS %s waits: AT_USERNAME and AT_API_KEY are not set", message_pk)
         return {"status": QUEUED, "attempts": 0}
     vault = Vault(config.vault_keys, config.vault_retention_days)
+    started = datetime.now(UTC)
     message = attempt(db, int(message_pk), vault=vault, provider=provider,
                       limiter=limiter_for(config))
-    if message.status == QUEUED and message.attempts and get_current_job() is not None:
+    tried_now = message.updated_at >= started  # not when the attempt was not due or not ours
+    if message.status == QUEUED and tried_now and get_current_job() is not None:
         raise RetryLater(f"outbound SMS {message_pk}: attempt {message.attempts} failed")
     return {"status": message.status, "attempts": message.attempts}
 
@@ -302,7 +305,7 @@ def apply_report(session: Session, message_id: str, status: str, reason: str | N
     elif status in _REPORT_FAILED:
         message.status = FAILED
         message.failure_reason = (reason or status)[:100]
-        if reason == "UserInBlacklist":
+        if (reason or "").lower() == "userinblacklist":  # "UserInBlackList" in reports
             respondent = session.get(Respondent, message.respondent_id)
             if respondent is not None and respondent.sms_opted_out_at is None:
                 respondent.sms_opted_out_at = now

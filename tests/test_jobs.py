@@ -25,7 +25,7 @@ class RecordingQueue:
     def __init__(self) -> None:
         self.jobs: list[tuple[str, tuple[Any, ...], str]] = []
 
-    def enqueue(self, func, *args, job_id):
+    def enqueue(self, func, *args, job_id, retry=None):
         self.jobs.append((func, args, job_id))
         return True
 

@@ -479,6 +479,14 @@ def test_a_report_delivered_three_times_has_the_effect_of_one(
     assert len(fake_at.requests) == (1 if opts_out else 2)
 
 
+def test_a_blacklist_report_as_africas_talking_spells_it_records_the_opt_out(make_app, fake_at):
+    phone = "+243971000018"
+    app, gw, at_id = sent_reply(make_app, fake_at, phone)
+    report(app, at_id, phone, "Failed", "UserInBlackList")
+    assert only_message(gw.db).status == "failed"
+    assert opted_out(gw.db)
+
+
 def test_reports_that_name_nothing_of_ours_change_nothing(make_app, fake_at):
     phone = "+243971000015"
     app, gw, at_id = sent_reply(make_app, fake_at, phone)
@@ -523,6 +531,14 @@ def test_the_redis_rate_limiter_holds_a_full_window_until_the_next(redis_url):
     assert keys == [f"sms:rate:{window}", f"sms:rate:{window + 1}"]  # time slots, no number
     assert [int(conn.get(k) or 0) for k in keys] == [6, 1]
     assert all(0 < conn.ttl(k) <= 2 for k in keys)
+    conn.close()
+
+
+@pytest.mark.parametrize("rate", [0.4, 0.7])
+def test_the_redis_rate_limiter_never_allows_more_than_a_slow_rate(rate):
+    conn = Redis()  # not connected: only the window and its limit are looked at
+    limiter = outbox.RedisRateLimiter(conn, rate=rate)
+    assert limiter.limit / limiter.window <= rate
     conn.close()
 
 
