@@ -19,9 +19,9 @@ from flows.check import problems as flow_problems
 from flows.model import FlowError
 from gateway import api, health, sms, ussd
 from gateway.cli import register_commands
-from gateway.configdata import directory_from_files, load_catalog, load_flow
+from gateway.configdata import ConfigError, directory_from_files, load_catalog, load_flow
 from gateway.settings import Settings, announce_defaults
-from gateway.smsconfig import SmsConfigError, load_sms
+from gateway.smsconfig import load_sms
 from gateway.state import GatewayState
 
 GATEWAY_MESSAGES = {"unavailable", "bad_request", "limit_reached"}
@@ -98,7 +98,7 @@ def _checked(
     found = flow_problems(flow, catalog, directory_from_files(config_dir), limit, GATEWAY_MESSAGES)
     try:
         load_sms(config_dir, flow)
-    except SmsConfigError as exc:
+    except ConfigError as exc:
         found = [*found, *exc.problems]
     return tuple(found)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from flows import Flow
 from flows.sms import Grammar, ScaleBounds
+from gateway.configdata import ConfigError
 
 REPLIES = (
     "help", "unrecognised", "bad_rating", "rated", "ask_locality", "place_unknown",
@@ -23,12 +24,6 @@ REPLIES = (
     "stopped", "started", "results_ok", "feedback_reply", "results", "result_score",
     "result_few", "better", "not_better", "inst_police", "inst_justice", "inst_administration",
 )
-
-
-class SmsConfigError(ValueError):
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -45,14 +40,14 @@ class SmsConfig:
 
 
 def load_sms(config_dir: Path, flow: Flow) -> SmsConfig:
-    """Read and check the grammar and the replies; raise SmsConfigError naming every problem."""
+    """Read and check the grammar and the replies; raise ConfigError naming every problem."""
     problems: list[str] = []
     path = config_dir / "sms.toml"
     try:
         with path.open("rb") as fh:
             data: dict[str, Any] = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SmsConfigError([f"{path.name}: {exc}"]) from exc
+        raise ConfigError([f"{path.name}: {exc}"]) from exc
     indicators = tuple(str(i) for i in data.get("rating_indicators", []))
     scales: dict[str, ScaleBounds] = {}
     type_codes = tuple(code for code, _ in flow.types)
@@ -83,7 +78,7 @@ def load_sms(config_dir: Path, flow: Flow) -> SmsConfig:
         problems.append(f"sms.toml: {exc}")
     replies = _replies(config_dir, flow, problems)
     if problems or grammar is None:
-        raise SmsConfigError(problems)
+        raise ConfigError(problems)
     return SmsConfig(grammar, replies, float(data.get("follow_up_hours", 24)))
 
 

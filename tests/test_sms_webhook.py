@@ -380,3 +380,34 @@ def test_the_number_is_kept_only_encrypted_in_the_vault(sms_app: Any) -> None:
                 assert form not in dump, f"{table} holds the number"
         assert gw.vault.number(session, session.scalars(select(PhoneVault.respondent_id)).one(),
                                datetime.now(UTC)) == PHONE
+
+
+# Bodies byte for byte as Africa's Talking posts them (form-encoded, its field order, `+` for
+# spaces, the E.164 `from` percent-encoded), one per language and network.
+RAW_PAYLOADS = [
+    ("linkId=SampleLinkId123&text=POLICE+GOMA+3+2&to=2026&id=ATXid_5f3c1a7e0b&"
+     "date=2026-11-27+08%3A15%3A02&from=%2B243991230001&networkCode=63001",
+     "fr", {"trust": 3, "change": 2}),
+    ("linkId=SampleLinkId124&text=Utawala+goma+4+3&to=2026&id=ATXid_5f3c1a7e0c&"
+     "date=2026-11-27+08%3A16%3A10&from=%2B243991230001&networkCode=63002",
+     "sw", {"trust": 4, "change": 3}),
+    ("linkId=&text=Boyangeli%20Goma%202%201&to=2026&id=ATXid_5f3c1a7e0d&"
+     "date=2026-11-27%2008%3A17%3A44&from=%2B243991230001&networkCode=63090",
+     "ln", {"trust": 2, "change": 1}),
+]
+
+
+@pytest.mark.parametrize(("body", "language", "values"), RAW_PAYLOADS)
+def test_raw_africas_talking_bodies(sms_app: Any, body: str, language: str,
+                                    values: dict[str, int]) -> None:
+    response = sms_app.test_client().post(
+        SMS_URL, data=body, content_type="application/x-www-form-urlencoded")
+    sms_app.extensions["gateway"].queue.drain()
+    assert response.status_code == 200
+    stored = answers_of(sms_app, PHONE)
+    assert {i: v for (_, i), (_, v, _) in stored.items()} == values
+    with sms_app.extensions["gateway"].db.session() as session:
+        row = session.scalars(select(SmsInbound)).one()
+    assert (row.language, row.short_code) == (language, "2026")
+    assert row.at_id.startswith("ATXid_") and row.network_code in {"63001", "63002", "63090"}
+    assert row.link_id in {None, "SampleLinkId123", "SampleLinkId124"}
