@@ -12,6 +12,8 @@ Rules:
   wrong, missing or extra, or two swapped), unless two meanings are that close;
 - a keyword of one language says the language of the reply; a shared keyword (STOP, HELP, OK)
   leaves it to what is known of the sender (`language` None);
+- opting out or back in silences or wakes a number, so STOP and START count only as the whole
+  message, spelt exactly ("Arrete par la police hier..." is a sentence, not an opt-out);
 - a rating is `<institution keyword or unit code> [place words] <values>`: one value per rating
   indicator, in order, written apart or together ("3 2" or "32"), each checked against its scale
   (option numbers, as on USSD, so both channels count the same answers); a rating with no value
@@ -217,6 +219,8 @@ def parse(text: str, grammar: Grammar) -> Command:
     if found is None:
         return Unrecognised(" ".join(words))
     meaning, language = found
+    if meaning in ("stop", "start") and (len(words) > 1 or first not in grammar.words):
+        return Unrecognised(" ".join(words))
     simple: dict[str, type[Help | Stop | Start | Results]] = {
         "help": Help, "stop": Stop, "start": Start, "results": Results}
     if meaning in simple:

@@ -35,6 +35,10 @@ class SendError(RuntimeError):
     """The request failed as a whole (timeout, connection, HTTP error): try again later."""
 
 
+class InvalidRecipient(ValueError):
+    """The SDK refused a recipient before sending (not an E.164 number): never worth a retry."""
+
+
 @dataclass(frozen=True)
 class RecipientResult:
     number: str
@@ -75,7 +79,7 @@ class AfricasTalkingSms:
         except AfricasTalkingException:
             raise SendError("HTTP error from Africa's Talking") from None
         except ValueError:
-            raise SendError("a recipient is not an E.164 number") from None
+            raise InvalidRecipient("a recipient is not an E.164 number") from None
         return parse_response(answer, recipients)
 
 
@@ -103,5 +107,10 @@ def parse_response(answer: Any, recipients: list[str]) -> list[RecipientResult]:
             message_id=str(row["messageId"])[:100] if row.get("messageId") else None,
             cost=str(row["cost"])[:40] if row.get("cost") else None,
         )
+    if len(recipients) == 1 and len(by_number) == 1:
+        # One message, one answer: AT may write the number its own way (spaces, no "+").
+        only = next(iter(by_number.values()))
+        return [RecipientResult(recipients[0], only.status_code, only.status, only.message_id,
+                                only.cost)]
     return [by_number.get(n, RecipientResult(n, None, "NotReported", None, None))
             for n in recipients]

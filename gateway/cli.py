@@ -577,8 +577,32 @@ def vault_rotate() -> None:
 
     gw = current_gateway()
     with gw.db.transaction() as session:
-        count = gw.vault.rotate(session, datetime.now(UTC))
+        count, unreadable = gw.vault.rotate(session, datetime.now(UTC))
     click.echo(f"{count} numbers re-encrypted under the newest key")
+    if unreadable:
+        click.echo(f"{unreadable} numbers no key of VAULT_KEY opens were left as they are "
+                   "(a key was dropped too early?)", err=True)
+
+
+@vault_group.command("forget")
+@click.option("--number", prompt=True, hide_input=True,
+              help="The citizen's number, any usual form (asked for, not echoed, if left out).")
+def vault_forget(number: str) -> None:
+    """Delete one citizen's number from the vault, on their request (they will get no more SMS
+    from the gateway; their pseudonymous answers stay)."""
+    from gateway.models import Respondent
+    from gateway.phones import InvalidPhone, normalise, pseudonym
+
+    gw = current_gateway()
+    try:
+        digest = pseudonym(normalise(number), gw.settings.phone_hash_key)
+    except InvalidPhone as exc:
+        raise click.BadParameter("not a phone number", param_hint="--number") from exc
+    with gw.db.transaction() as session:
+        respondent_id = session.scalar(select(Respondent.id).where(
+            Respondent.phone_hash == digest))
+        forgotten = respondent_id is not None and gw.vault.forget(session, respondent_id)
+    click.echo("number deleted from the vault" if forgotten else "no number kept for it")
 
 
 @vault_group.command("purge")

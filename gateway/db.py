@@ -90,9 +90,11 @@ def _configure_sqlite(engine: Engine) -> None:
         # Let SQLAlchemy's begin event emit BEGIN itself (pysqlite would defer it).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # The wait first: switching a new file to WAL needs a moment alone with it, and another
+        # process (the embedded sweeper, a CLI command) may be writing.
+        cursor.execute("PRAGMA busy_timeout=5000")  # inside the 15 s USSD budget
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")  # inside the 15 s USSD budget
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -6,9 +6,11 @@ Rules: built once per process and refreshed every `ttl` seconds (config changes 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
@@ -16,14 +18,18 @@ from flows import Directory, Item
 from gateway.db import Database
 from gateway.models import InstitutionUnit, Location
 
+_QUALIFIER = re.compile(r"\s*\([^)]*\)")
+
 
 @dataclass(frozen=True)
 class Snapshot:
     directory: Directory
     unit_ids: dict[str, int]
     location_ids: dict[str, int]
-    # Localities (collectivity level) by code: every name a citizen may text (SMS).
+    # Localities (collectivity level), and the cities and territories above them, by code:
+    # every name a citizen may text (SMS), qualifiers in brackets dropped too ("Beni (ville)").
     place_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    area_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def read_snapshot(db: Database) -> Snapshot:
@@ -57,9 +63,15 @@ def read_snapshot(db: Database) -> Snapshot:
         directory,
         unit_ids={u.code: u.id for u in units},
         location_ids={row.code: row.id for row in locs},
-        place_names={row.code: (row.ussd_name, row.name, *(row.aliases or ()))
-                     for row in locs if row.level == "collectivity"},
+        place_names={row.code: _names(row) for row in locs if row.level == "collectivity"},
+        area_names={row.code: _names(row) for row in locs if row.level == "territory"},
     )
+
+
+def _names(row: Any) -> tuple[str, ...]:
+    names = [row.ussd_name, row.name, *(row.aliases or ())]
+    plain = [_QUALIFIER.sub("", n).strip() for n in names]
+    return tuple(dict.fromkeys(n for n in names + plain if n))
 
 
 class DirectoryCache:

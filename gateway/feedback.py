@@ -38,7 +38,7 @@ def answer_feedback(session: Session, feedback_id: int, text: str, *, sms: SmsCo
     respondent = session.get(Respondent, feedback.respondent_id)
     if respondent is None or respondent.sms_opted_out_at is not None:
         raise CannotReply("the citizen has opted out of SMS (STOP)")
-    if not vault.has(session, feedback.respondent_id):
+    if not vault.has(session, feedback.respondent_id, now):
         raise CannotReply("the citizen's number is no longer kept (retention period passed)")
     body = sms.text(feedback.language, "feedback_reply", ref=feedback.id, text=text)
     if encoding_of(body).segments > MAX_SEGMENTS:

@@ -34,9 +34,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flows.gsm import encoding_of
-from gateway.at_sms import BLACKLISTED, AfricasTalkingSms, SendError, SmsProvider
+from gateway.at_sms import (
+    BLACKLISTED,
+    AfricasTalkingSms,
+    InvalidRecipient,
+    SendError,
+    SmsProvider,
+)
 from gateway.db import insert_for
 from gateway.models import OutboundSms, Respondent
+from gateway.queueing import SMS_QUEUE
 from gateway.vault import Vault, VaultError
 
 if TYPE_CHECKING:
@@ -75,7 +82,7 @@ def queue_sms(session: Session, *, respondent_id: int, kind: str, language: str,
 
 def enqueue(queue: JobQueue, message_ids: list[int]) -> None:
     for pk in message_ids:
-        queue.enqueue(SEND_SMS, pk, job_id=job_id(pk), retry=BACKOFF)
+        queue.enqueue(SEND_SMS, pk, job_id=job_id(pk), retry=BACKOFF, queue=SMS_QUEUE)
 
 
 def enqueue_due(db: Database, queue: JobQueue, now: datetime, settings: Settings) -> int:
@@ -211,6 +218,8 @@ def attempt(db: Database, pk: int, *, vault: Vault, provider: SmsProvider,
     limiter.wait()
     try:
         result = provider.send(body, [number])[0]
+    except InvalidRecipient:
+        return _record(db, pk, status=FAILED, reason="invalid_number")
     except SendError as exc:
         return _record(db, pk, status=QUEUED, reason=str(exc)[:100])
     if result.success:

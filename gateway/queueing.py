@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "scores"
+SMS_QUEUE = "sms"  # outbound SMS: a broadcast or a slow provider never delays a score refresh
+QUEUES = (QUEUE_NAME, SMS_QUEUE)  # what a worker listens to, in order of priority
 FAILURE_TTL = 600  # seconds: tracebacks may hold personal data
 JOB_TIMEOUT = 1800
 COOL_DOWN = 5.0
@@ -41,9 +43,10 @@ DEFAULT_RETRY = (2, 10, 60)  # seconds before each retry of a failed job
 
 class JobQueue(Protocol):
     def enqueue(self, func: str, *args: Any, job_id: str,
-                retry: Sequence[int] | None = None) -> bool:
+                retry: Sequence[int] | None = None, queue: str = QUEUE_NAME) -> bool:
         """Queue `func` (a dotted name) unless that job id is already queued; False on failure.
-        `retry`: the delays (seconds) before each retry of a failed run (RQ's `Retry`)."""
+        `retry`: the delays (seconds) before each retry of a failed run (RQ's `Retry`);
+        `queue`: one of QUEUES."""
         ...
 
     def close(self) -> None: ...
@@ -62,7 +65,8 @@ def redis_connection(url: str, timeout: float) -> Redis:
 class RedisJobQueue:
     def __init__(self, connection: Redis, *, cool_down: float = COOL_DOWN) -> None:
         self.connection = connection
-        self.queue = Queue(QUEUE_NAME, connection=connection)
+        self.queues = {name: Queue(name, connection=connection) for name in QUEUES}
+        self.queue = self.queues[QUEUE_NAME]
         self.cool_down = cool_down
         self.failures = 0
         self._paused_until = 0.0
@@ -82,13 +86,14 @@ class RedisJobQueue:
         return cls(job.connection, cool_down=0.0)
 
     def enqueue(self, func: str, *args: Any, job_id: str,
-                retry: Sequence[int] | None = None) -> bool:
+                retry: Sequence[int] | None = None, queue: str = QUEUE_NAME) -> bool:
         if time.monotonic() < self._paused_until:
             self.failures += 1
             return False
         delays = list(retry or DEFAULT_RETRY)
+        target = self.queues[queue]
         try:
-            self.queue.enqueue(
+            target.enqueue(
                 func,
                 *args,
                 job_id=job_id,
@@ -99,7 +104,7 @@ class RedisJobQueue:
                 job_timeout=JOB_TIMEOUT,
             )
         except DuplicateJobError:
-            return self._requeue_if_done(func, args, job_id, delays)
+            return self._requeue_if_done(target, func, args, job_id, delays)
         except (RedisError, OSError) as exc:
             self.failures += 1
             self._paused_until = time.monotonic() + self.cool_down
@@ -109,7 +114,7 @@ class RedisJobQueue:
             return False
         return True
 
-    def _requeue_if_done(self, func: str, args: tuple[Any, ...], job_id: str,
+    def _requeue_if_done(self, target: Queue, func: str, args: tuple[Any, ...], job_id: str,
                          delays: list[int]) -> bool:
         """A job with this id exists: fine if it is queued, scheduled or running (it will see this
         change, or loop on it); a failed or finished one kept for its TTL is replaced."""
@@ -119,7 +124,7 @@ class RedisJobQueue:
                                         JobStatus.STOPPED, JobStatus.CANCELED):
                 return True
             job.delete()
-            self.queue.enqueue(func, *args, job_id=job_id, unique=True,
+            target.enqueue(func, *args, job_id=job_id, unique=True,
                                retry=Retry(max=len(delays), interval=delays), result_ttl=0,
                                failure_ttl=FAILURE_TTL, job_timeout=JOB_TIMEOUT)
         except (NoSuchJobError, DuplicateJobError):
@@ -181,8 +186,9 @@ class InProcessJobQueue:
         self._start_sweeper()
 
     def enqueue(self, func: str, *args: Any, job_id: str,
-                retry: Sequence[int] | None = None) -> bool:
-        # `retry` is RQ's; here a failed job's row stays due and the sweeper runs it again.
+                retry: Sequence[int] | None = None, queue: str = QUEUE_NAME) -> bool:
+        # `retry` and `queue` are RQ's; here one thread runs every job, and a failed job's row
+        # stays due for the sweeper.
         self._start_sweeper()
         with self._lock:
             if job_id in self._pending:

@@ -5,7 +5,9 @@ Rules (DESIGN §4, §7):
 - an incoming message is handled in one transaction (`sms_inbox.handle`) and answered `200 OK`
   once it is stored; AT retries until it gets a 200, so a message already stored (same `id`)
   is answered 200 and changes nothing, and a database failure is a 503 (AT tries again) — never a
-  500, never a half-written row; replies and score refreshes are enqueued after the commit, best
+  500, never a half-written row; a message whose handling fails otherwise (a bug, a broken
+  config) would fail on every retry: it is stored bare, marked `error`, and acknowledged, so it
+  is not lost when AT gives up; replies and score refreshes are enqueued after the commit, best
   effort (the sweeper catches what Redis lost);
 - malformed requests get a 400 that names the field; the phone number is normalised, kept only
   as its pseudonym and in the vault, and never logged;
@@ -25,7 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway import outbox
 from gateway.db import within_hop_budget
 from gateway.phones import InvalidPhone, normalise, pseudonym
-from gateway.sms_inbox import Inbound, handle
+from gateway.sms_inbox import Inbound, handle, keep_unhandled
+from gateway.state import GatewayState
 from gateway.ussd import check_token
 from scoring.keys import REFRESH_CELL
 
@@ -63,6 +66,7 @@ def incoming(token: str) -> Response:
     text = form.get("text")
     if text is None or len(text) > MAX_TEXT:
         return _bad("text")
+    text = text.replace("\x00", "@")  # GSM-7's "@" is code 0: some routes pass it on as NUL
     message = Inbound(
         at_id=at_id, e164=e164, phone_hash=pseudonym(e164, gw.settings.phone_hash_key),
         text=text, short_code=_short(form.get("to"), 20), link_id=_short(form.get("linkId"), 100),
@@ -77,8 +81,8 @@ def incoming(token: str) -> Response:
                     exc_info=True)
         return _plain("temporarily unavailable", 503)
     except Exception:
-        log.exception("incoming SMS %s not handled; Africa's Talking will retry", at_id)
-        return _plain("temporarily unavailable", 503)
+        log.exception("incoming SMS %s not handled; kept as an error", at_id)
+        return _keep_unhandled(gw, message)
     if handled is None:
         return _plain("OK (already received)")
     for cell in sorted(handled.cells):
@@ -86,6 +90,18 @@ def incoming(token: str) -> Response:
                          job_id=cell.job_id)
     outbox.enqueue(gw.queue, handled.outbound)
     return _plain("OK")
+
+
+def _keep_unhandled(gw: GatewayState, message: Inbound) -> Response:
+    try:
+        with gw.db.transaction() as session:
+            within_hop_budget(session)
+            keep_unhandled(session, gw.sms_context(), message, datetime.now(UTC))
+    except Exception:
+        log.exception("incoming SMS %s could not be kept; Africa's Talking will retry",
+                      message.at_id)
+        return _plain("temporarily unavailable", 503)
+    return _plain("OK (kept for staff: it could not be handled)")
 
 
 @bp.post("/at/<token>/sms/delivery")

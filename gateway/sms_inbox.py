@@ -55,7 +55,7 @@ from gateway.outbox import queue_sms
 from gateway.phones import redact_numbers
 from gateway.sessions import local_day_start
 from gateway.smsconfig import SmsConfig
-from gateway.vault import Vault
+from gateway.vault import REPLY_KEEP, Vault
 from scoring.keys import Cell
 from scoring.periods import quarter_of
 
@@ -109,14 +109,18 @@ def handle(session: Session, ctx: Context, msg: Inbound, now: datetime) -> Handl
     ).scalar()
     if inbound_id is None:
         return None
-    respondent = session.get(Respondent, respondent_id, with_for_update=True)
+    # The respondent row is locked by the upsert above (PostgreSQL): one sender's messages are
+    # handled one at a time.
+    respondent = session.get(Respondent, respondent_id)
     assert respondent is not None
-    ctx.vault.keep(session, respondent_id, msg.e164, now)
+    ctx.vault.keep(session, respondent_id, msg.e164, now, now + REPLY_KEEP)
     command = parse(msg.text, ctx.grammar)
     turn = _Turn(session, ctx, msg, respondent=respondent, inbound_id=int(inbound_id), now=now)
     handled = turn.run(command)
     if respondent.sms_opted_out_at is not None:  # nothing more will be sent: forget the number
         ctx.vault.keep_until(session, respondent_id, now + OPTED_OUT_KEEP)
+    elif handled.kind in ("feedback", "complaint") or respondent.results_opt_in_at is not None:
+        ctx.vault.extend(session, respondent_id, now + ctx.vault.retention)  # staff may answer
     row = session.get(SmsInbound, inbound_id)
     assert row is not None
     row.kind, row.outcome, row.language = handled.kind, handled.outcome[:40], handled.language
@@ -134,7 +138,8 @@ class _Turn:
         self.respondent = respondent
         self.inbound_id = inbound_id
         self.now = now
-        self.language = respondent.sms_language or ctx.sms.default_language
+        self.language = (respondent.sms_language or respondent.language
+                         or ctx.sms.default_language)
         self.handled = Handled("unrecognised", "", self.language)
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -228,15 +233,23 @@ class _Turn:
         self._rate_in(rating, location_code)
 
     def _rate_at(self, rating: dict[str, Any], words: str) -> None:
-        """A rating whose locality the sender named (in the rating or answering a question)."""
-        matches = match_place(words, self.ctx.directory.place_names)
+        """A locality the sender named, in a rating or answering a question (for a rating or
+        for the results): one match goes on, several are offered by number, none asks again."""
+        kind = "results" if rating.get("for") == "results" else "rating"
+        name = " ".join(w for w in words.split() if not w.isdigit())
+        matches = match_place(name, self.ctx.directory.place_names)
+        if not matches:  # a city or a territory: its localities are offered
+            areas = match_place(name, self.ctx.directory.area_names)
+            matches = self._localities_of(areas[0]) if len(areas) == 1 else areas
         if len(matches) == 1:
-            self._rate_in(rating, matches[0])
+            self._place_chosen(rating, matches[0])
         elif not matches:
-            self._ask("rating", "locality", rating, "place_unknown", words=words.upper()[:40])
+            # What they wrote is echoed (so they see what was not found), numbers masked.
+            echo = redact_numbers(name or words)[:40].upper()
+            self._ask(kind, "locality", rating, "place_unknown", words=echo)
         else:
             options = matches[:OPTIONS_SHOWN]
-            self._ask("rating", "place_choice", {**rating, "options": options},
+            self._ask(kind, "place_choice", {**rating, "options": options},
                       "ask_place_choice", options=self._numbered(
                           [self._place_label_of(code) for code in options]))
 
@@ -312,23 +325,28 @@ class _Turn:
             picked = options[int(choice) - 1]
             if pending.waiting_for == "place_choice":
                 self._place_chosen(payload, picked)
-            else:
+            elif picked in self.ctx.directory.unit_ids:
                 self._store_rating(payload, picked, str(payload["location"]))
-            return
-        if payload.get("for") == "results":
-            matches = match_place(words, self.ctx.directory.place_names)
-            if len(matches) == 1:
-                self.respondent.last_location_id = self.ctx.directory.location_ids.get(
-                    matches[0])
-                self._reply("results", "results_opt_in", "results_ok",
-                            place=self._place_label_of(matches[0]))
-            else:
-                self._ask("results", "locality", payload, "place_unknown",
-                          words=words.upper()[:40])
+            else:  # the unit list changed since the question: ask again from today's list
+                self._rate_in(payload, str(payload["location"]))
             return
         self._rate_at(payload, words)
 
+    def _localities_of(self, area: str) -> list[str]:
+        return [code for code in self.ctx.directory.directory.children.get(area, ())
+                if code in self.ctx.directory.place_names]
+
     def _place_chosen(self, payload: dict[str, Any], code: str) -> None:
+        if code not in self.ctx.directory.place_names:  # an area was chosen: now its localities
+            options = self._localities_of(code)[:OPTIONS_SHOWN]
+            kind = "results" if payload.get("for") == "results" else "rating"
+            if len(options) == 1:
+                self._place_chosen(payload, options[0])
+            else:
+                self._ask(kind, "place_choice", {**payload, "options": options},
+                          "ask_place_choice", options=self._numbered(
+                              [self._place_label_of(c) for c in options]))
+            return
         if payload.get("for") == "results":
             self.respondent.last_location_id = self.ctx.directory.location_ids.get(code)
             self._reply("results", "results_opt_in", "results_ok",
@@ -338,13 +356,14 @@ class _Turn:
 
     def _re_ask(self, pending: SmsPending, payload: dict[str, Any]) -> None:
         options = [str(o) for o in payload.get("options", [])]
+        kind = "results" if payload.get("for") == "results" else "rating"
         if pending.waiting_for == "unit_choice":
             labels = [self._unit_label(code) for code in options]
             self._ask("rating", "unit_choice", payload, "ask_unit_choice",
                       options=self._numbered(labels))
         else:
             labels = [self._place_label_of(code) for code in options]
-            self._ask("rating", "place_choice", payload, "ask_place_choice",
+            self._ask(kind, "place_choice", payload, "ask_place_choice",
                       options=self._numbered(labels))
 
     # -- replies and labels --------------------------------------------------------------------
@@ -355,7 +374,7 @@ class _Turn:
         if self.respondent.sms_opted_out_at is not None and out_kind != "opt_out":
             self.handled.outcome = f"{outcome}:silent_opted_out"
             return
-        if self._over_daily_limit():
+        if out_kind != "opt_out" and self._over_daily_limit():  # a STOP is always confirmed
             self.handled.outcome = f"{outcome}:silent_daily_limit"
             return
         body = self.ctx.sms.text(self.language, reply_id, **values)
@@ -407,3 +426,18 @@ class _Turn:
     @staticmethod
     def _numbered(labels: list[str]) -> str:
         return ", ".join(f"{i}. {label}" for i, label in enumerate(labels[:OPTIONS_SHOWN], 1))
+
+
+def keep_unhandled(session: Session, ctx: Context, msg: Inbound, now: datetime) -> bool:
+    """Store a message whose handling failed (a bug, a bad config) as `error`, so that it is
+    not lost when Africa's Talking stops retrying; False when it was stored already."""
+    respondent_id = upsert_respondent(session, msg.phone_hash, ctx.key_version, now)
+    inserted = session.execute(
+        insert_for(session, SmsInbound).values(
+            at_id=msg.at_id, respondent_id=respondent_id, short_code=msg.short_code,
+            link_id=msg.link_id, network_code=msg.network_code, at_date=msg.at_date,
+            text=redact_numbers(msg.text[:MAX_TEXT]), language=ctx.sms.default_language,
+            kind="error", outcome="error", received_at=now,
+        ).on_conflict_do_nothing(index_elements=["at_id"]).returning(SmsInbound.id)
+    ).scalar()
+    return inserted is not None

@@ -9,6 +9,7 @@ French one is the fallback.
 
 from __future__ import annotations
 
+import string
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,22 @@ from flows import Flow
 from flows.sms import Grammar, ScaleBounds
 from gateway.configdata import ConfigError
 
-REPLIES = (
-    "help", "unrecognised", "bad_rating", "rated", "ask_locality", "place_unknown",
-    "ask_place_choice", "ask_unit_choice", "no_unit", "feedback_thanks", "feedback_empty",
-    "stopped", "started", "results_ok", "feedback_reply", "results", "result_score",
-    "result_few", "better", "not_better", "inst_police", "inst_justice", "inst_administration",
-)
+# Every reply, with the {placeholders} it may use; those marked required must be there.
+REPLY_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    reply_id: (frozenset(allowed.split()), frozenset(required.split()))
+    for reply_id, allowed, required in (
+        ("help", "", ""), ("unrecognised", "", ""), ("bad_rating", "", ""),
+        ("rated", "unit", ""), ("ask_locality", "", ""), ("place_unknown", "words", ""),
+        ("ask_place_choice", "options", "options"), ("ask_unit_choice", "options", "options"),
+        ("no_unit", "place", ""), ("feedback_thanks", "ref", "ref"), ("feedback_empty", "", ""),
+        ("stopped", "", ""), ("started", "", ""), ("results_ok", "place", ""),
+        ("feedback_reply", "ref text", "text"), ("results", "period place items", "items"),
+        ("result_score", "inst score", "score"), ("result_few", "inst", ""),
+        ("better", "", ""), ("not_better", "", ""), ("inst_police", "", ""),
+        ("inst_justice", "", ""), ("inst_administration", "", ""),
+    )
+}
+REPLIES = tuple(REPLY_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -97,4 +108,22 @@ def _replies(config_dir: Path, flow: Flow, problems: list[str]) -> dict[str, dic
         table = replies.get(language, {})
         problems.extend(f"messages/{language}.toml: [sms] {rid!r} missing"
                         for rid in REPLIES if rid not in table)
+        for rid, text in table.items():
+            problems.extend(f"messages/{language}.toml: [sms] {rid!r}: {problem}"
+                            for problem in _placeholder_problems(rid, text))
     return replies
+
+
+def _placeholder_problems(reply_id: str, text: str) -> list[str]:
+    """A reply that would fail, or say less than it must, when the gateway fills it in."""
+    if reply_id not in REPLY_FIELDS:
+        return [f"unknown reply (known: {', '.join(REPLIES)})"]
+    allowed, required = REPLY_FIELDS[reply_id]
+    try:
+        used = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+    except ValueError as exc:
+        return [f"braces do not pair ({exc}); write {{{{ and }}}} for a literal brace"]
+    found = [f"{{{name}}} is not known here (only: {', '.join(sorted(allowed)) or 'none'})"
+             for name in sorted(used - allowed)]
+    found += [f"{{{name}}} is missing" for name in sorted(required - used)]
+    return found

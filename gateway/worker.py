@@ -1,7 +1,8 @@
 """The RQ worker process (`worker:` in the Procfile).
 
 Rules:
-- it runs RQ's own Worker (a forked work horse per job) with its scheduler, on the `scores` queue;
+- it runs RQ's own Worker (a forked work horse per job) with its scheduler, on the `scores`
+  queue first, then `sms` (outbound messages wait behind score refreshes, never the reverse);
 - a small ticker thread in the worker's main process enqueues the sweeper every SWEEP_INTERVAL
   seconds under one fixed job id, so several workers never queue it twice, and a Redis that came
   back empty is re-seeded at the next tick: losing Redis loses no score; the same tick schedules,
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from redis import Redis
 from rq import Worker
 
-from gateway.queueing import QUEUE_NAME, RedisJobQueue
+from gateway.queueing import QUEUES, RedisJobQueue
 from gateway.settings import Settings
 from scoring.keys import REVIEW_QUARTERS, SWEEP, SWEEP_JOB_ID
 from scoring.periods import quarter_bounds, quarter_of
@@ -56,7 +57,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
             name="sweep-ticker",
             daemon=True,
         ).start()
-    worker = Worker([QUEUE_NAME], connection=connection, name=name)
+    worker = Worker(list(QUEUES), connection=connection, name=name)
     try:
         return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
     finally:

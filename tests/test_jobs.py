@@ -25,7 +25,7 @@ class RecordingQueue:
     def __init__(self) -> None:
         self.jobs: list[tuple[str, tuple[Any, ...], str]] = []
 
-    def enqueue(self, func, *args, job_id, retry=None):
+    def enqueue(self, func, *args, job_id, retry=None, queue="scores"):
         self.jobs.append((func, args, job_id))
         return True
 

@@ -235,7 +235,14 @@ def test_feedback_keeps_its_closing_punctuation(text: str, expected: Command) ->
     ("simama", Stop("sw")),
     ("TIKA", Stop("ln")),
     ("kotika", Stop("ln")),
-    ("STOP POLICE 3 2", Stop(None)),  # the first word decides
+    ("STOP POLICE 3 2", Unrecognised("STOP POLICE 3 2")),  # an opt-out is the whole message
+    ("Arrêté par la police hier soir", Unrecognised("ARRETE PAR LA POLICE HIER SOIR")),
+    ("ARRETEZ les tracasseries", Unrecognised("ARRETEZ LES TRACASSERIES")),
+    ("Acha nikueleze polisi walinipiga", Unrecognised("ACHA NIKUELEZE POLISI WALINIPIGA")),
+    ("Tika ngai nalobela", Unrecognised("TIKA NGAI NALOBELA")),
+    ("ARRETT", Unrecognised("ARRETT")),  # no typo allowed for an opt-out
+    ("stop!", Stop(None)),
+    (" Arrêt. ", Stop("fr")),
     # start
     ("START", Start(None)),
     ("REPRENDRE", Start("fr")),

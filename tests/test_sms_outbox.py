@@ -24,7 +24,7 @@ from gateway import outbox
 from gateway.at_sms import AfricasTalkingSms
 from gateway.db import Database
 from gateway.models import OutboundSms, PhoneVault, Respondent, SmsInbound
-from gateway.queueing import QUEUE_NAME
+from gateway.queueing import QUEUE_NAME, SMS_QUEUE
 from gateway.vault import Vault
 from tests.africastalking import DELIVERY_URL, SMS_URL, TOKEN, delivery_report, sms_form
 from tests.conftest import at_env, env_for, free_port, run_worker_burst
@@ -117,8 +117,9 @@ class RecordingQueue:
         self.jobs: list[tuple[str, tuple[Any, ...], str]] = []
 
     def enqueue(self, func: str, *args: Any, job_id: str,
-                retry: Sequence[int] | None = None) -> bool:
+                retry: Sequence[int] | None = None, queue: str = QUEUE_NAME) -> bool:
         assert tuple(retry or ()) == outbox.BACKOFF
+        assert queue == SMS_QUEUE
         self.jobs.append((func, args, job_id))
         return True
 
@@ -562,7 +563,9 @@ def test_a_real_worker_sends_by_row_id(make_app, database_url, redis_url, fake_a
     row = only_message(gw.db)
     assert row.status == "queued"
     conn = Redis.from_url(redis_url)
-    jobs = Queue(QUEUE_NAME, connection=conn).jobs
+    assert not [j for j in Queue(QUEUE_NAME, connection=conn).jobs
+                if j.func_name == outbox.SEND_SMS]  # SMS never wait in the scores queue
+    jobs = Queue(SMS_QUEUE, connection=conn).jobs
     sms_jobs = [j for j in jobs if j.func_name == outbox.SEND_SMS]
     assert [(j.id, j.args, j.kwargs) for j in sms_jobs] == [(f"sms-{row.id}", (row.id,), {})]
     assert re.fullmatch(r"[A-Za-z0-9_-]+", sms_jobs[0].id)
@@ -591,7 +594,7 @@ def test_a_real_worker_schedules_the_retry_of_a_failed_attempt(
     row = only_message(gw.db)
     assert (row.status, row.attempts, row.failure_reason) == ("queued", 1, FAULT_REASON)
     conn = Redis.from_url(redis_url)
-    scheduled = ScheduledJobRegistry(queue=Queue(QUEUE_NAME, connection=conn))  # type: ignore[no-untyped-call]
+    scheduled = ScheduledJobRegistry(queue=Queue(SMS_QUEUE, connection=conn))  # type: ignore[no-untyped-call]
     assert f"sms-{row.id}" in scheduled.get_job_ids()
     assert len(fake_at.requests) == 1
     conn.close()

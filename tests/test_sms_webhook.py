@@ -411,3 +411,95 @@ def test_raw_africas_talking_bodies(sms_app: Any, body: str, language: str,
     assert (row.language, row.short_code) == (language, "2026")
     assert row.at_id.startswith("ATXid_") and row.network_code in {"63001", "63002", "63090"}
     assert row.link_id in {None, "SampleLinkId123", "SampleLinkId124"}
+
+
+# --- What the review of the first version found -----------------------------------------------
+
+
+def test_a_number_typed_in_a_follow_up_is_never_echoed_or_stored(sms_app: Any,
+                                                                 fake_at: Any) -> None:
+    send(sms_app, PHONE, "POLICE 3 2")
+    send(sms_app, PHONE, "Atlantis, appelez moi au 0997 123 456 ou +243812345678")
+    gw = sms_app.extensions["gateway"]
+    with gw.db.session() as session:
+        dump = repr(session.execute(text("SELECT * FROM outbound_sms")).all())
+        dump += repr(session.execute(text("SELECT * FROM sms_inbound")).all())
+        dump += repr(session.execute(text("SELECT * FROM sms_pending")).all())
+    for digits in ("0997", "123 456", "812345678"):
+        assert digits not in dump
+    assert "ATLANTIS" in replies_to(sms_app, PHONE)[-1][2]
+
+
+def test_a_message_that_cannot_be_handled_is_kept_not_lost(
+        sms_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway.sms
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("a bug in handling")
+
+    monkeypatch.setattr(gateway.sms, "handle", broken)  # a fault injected: a bug, not a service
+    at_id = new_sms_id()
+    first = send(sms_app, PHONE, "AVIS la police de Goma 0991112233", at_id=at_id)
+    again = send(sms_app, PHONE, "AVIS la police de Goma 0991112233", at_id=at_id)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert "Traceback" not in first.get_data(as_text=True)
+    with sms_app.extensions["gateway"].db.session() as session:
+        row = session.scalars(select(SmsInbound)).one()
+    assert (row.kind, row.outcome, row.at_id) == ("error", "error", at_id)
+    assert row.text == "AVIS la police de Goma [numero]"
+
+
+def test_a_unit_removed_between_question_and_answer_is_asked_again(sms_app: Any) -> None:
+    send(sms_app, PHONE, "POLICE KARISIMBI 4 3")
+    gw = sms_app.extensions["gateway"]
+    with gw.db.transaction() as session:
+        unit = session.scalars(select(InstitutionUnit).where(
+            InstitutionUnit.code == "NK-V-GOM-KAR-PNC2")).one()
+        unit.active = False
+    gw.directory.invalidate()
+    response = send(sms_app, PHONE, "2")
+    assert response.status_code == 200
+    # Katindo is now the only police unit of Karisimbi: the rating goes there.
+    assert answers_of(sms_app, PHONE)[("police", "trust")] == ("NK-V-GOM-KAR-PNC", 4, "sms")
+
+
+def test_a_nul_character_from_a_gsm_route_is_read_as_at_sign(sms_app: Any) -> None:
+    response = send(sms_app, PHONE, "AVIS ecrivez a moi\x00exemple.cd")
+    assert response.status_code == 200
+    with sms_app.extensions["gateway"].db.session() as session:
+        assert session.scalars(select(Feedback.text)).one() == "ecrivez a moi@exemple.cd"
+
+
+def test_a_city_or_territory_name_offers_its_localities(sms_app: Any) -> None:
+    send(sms_app, PHONE, "RESULTATS")
+    send(sms_app, PHONE, "Beni")  # the city and the territory of that name
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(
+        sms_app, "fr", "ask_place_choice", options="1. Beni (territoire), 2. Beni (ville)")
+    send(sms_app, PHONE, "2")
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(
+        sms_app, "fr", "ask_place_choice",
+        options="1. Beu, 2. Bungulu, 3. Mulekera, 4. Ruwenzori (commune)")
+    send(sms_app, PHONE, "3")
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(sms_app, "fr", "results_ok",
+                                                         place="Mulekera")
+    send(sms_app, PHONE, "ADMINISTRATION RUWENZORI 2 2")  # a commune and a sector
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(
+        sms_app, "fr", "ask_place_choice",
+        options="1. Ruwenzori (secteur), 2. Ruwenzori (commune)")
+
+
+def test_stop_is_confirmed_even_past_the_daily_limit(make_app: Any, fake_at: Any) -> None:
+    app = make_app(**at_env(fake_at), SMS_MAX_PER_DAY="1")
+    send(app, PHONE, "AIDE")
+    send(app, PHONE, "AIDE")
+    send(app, PHONE, "STOP")
+    assert fake_at.accepted_for(PHONE) == [sms_text(app, "fr", "help"),
+                                           sms_text(app, "fr", "stopped")]
+
+
+def test_a_ussd_callers_language_is_the_sms_default(sms_app: Any) -> None:
+    client = sms_app.test_client()
+    # Kiswahili (2), consent, Nord-Kivu, Goma, commune of Goma, police, then the answers.
+    play(client, PHONE, ["2", "1", "1", "1", "1", "1", "2", "3", "3", "3", "2"])
+    send(sms_app, PHONE, "HELP")
+    assert replies_to(sms_app, PHONE)[-1][2] == sms_text(sms_app, "sw", "help")
