@@ -258,8 +258,8 @@ def urls_command(port: int, host: str) -> None:
     click.echo(f"  SMS callback URL  : {base}/at/{token}/sms")
     click.echo(f"  SMS delivery      : {base}/at/{token}/sms/delivery")
     click.echo(
-        "  an SMS            : curl -s -d id=demo-sms-1 -d from=+243970000001 -d to=2026 "
-        f"--data-urlencode 'text=POLICE GOMA 3 2' {base}/at/{token}/sms")
+        "  an SMS            : curl -s -d id=demo-sms-1 --data-urlencode from=+243970000001 "
+        f"-d to=2026 --data-urlencode 'text=POLICE GOMA 3 2' {base}/at/{token}/sms")
     at = gw.settings
     if at.at_username and at.at_api_key:
         click.echo(f"  outbound SMS      : Africa's Talking as {at.at_username}"
