@@ -99,14 +99,7 @@ class Handled:
 def handle(session: Session, ctx: Context, msg: Inbound, now: datetime) -> Handled | None:
     """Carry out one message; None when it was already handled (a duplicate delivery)."""
     respondent_id = upsert_respondent(session, msg.phone_hash, ctx.key_version, now)
-    inbound_id = session.execute(
-        insert_for(session, SmsInbound).values(
-            at_id=msg.at_id, respondent_id=respondent_id, short_code=msg.short_code,
-            link_id=msg.link_id, network_code=msg.network_code, at_date=msg.at_date,
-            text=redact_numbers(msg.text[:MAX_TEXT]), language=ctx.sms.default_language,
-            kind="received", outcome="received", received_at=now,
-        ).on_conflict_do_nothing(index_elements=["at_id"]).returning(SmsInbound.id)
-    ).scalar()
+    inbound_id = _insert_inbound(session, ctx, msg, respondent_id, kind="received", now=now)
     if inbound_id is None:
         return None
     # The respondent row is locked by the upsert above (PostgreSQL): one sender's messages are
@@ -432,12 +425,18 @@ def keep_unhandled(session: Session, ctx: Context, msg: Inbound, now: datetime) 
     """Store a message whose handling failed (a bug, a bad config) as `error`, so that it is
     not lost when Africa's Talking stops retrying; False when it was stored already."""
     respondent_id = upsert_respondent(session, msg.phone_hash, ctx.key_version, now)
+    return _insert_inbound(session, ctx, msg, respondent_id, kind="error", now=now) is not None
+
+
+def _insert_inbound(session: Session, ctx: Context, msg: Inbound, respondent_id: int, *,
+                    kind: str, now: datetime) -> int | None:
+    """The message's row, unique on AT's id (numbers in its text masked); None if it exists."""
     inserted = session.execute(
         insert_for(session, SmsInbound).values(
             at_id=msg.at_id, respondent_id=respondent_id, short_code=msg.short_code,
             link_id=msg.link_id, network_code=msg.network_code, at_date=msg.at_date,
             text=redact_numbers(msg.text[:MAX_TEXT]), language=ctx.sms.default_language,
-            kind="error", outcome="error", received_at=now,
+            kind=kind, outcome=kind, received_at=now,
         ).on_conflict_do_nothing(index_elements=["at_id"]).returning(SmsInbound.id)
     ).scalar()
-    return inserted is not None
+    return int(inserted) if inserted is not None else None
