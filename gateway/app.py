@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
+from flask_babel import Babel, format_datetime, format_percent, get_locale
+from flask_wtf.csrf import CSRFProtect
 
 from flows.check import problems as flow_problems
 from flows.model import FlowError
-from gateway import api, health, sms, ussd
+from gateway import api, health, sms, staff, ussd
 from gateway.cli import register_commands
 from gateway.configdata import ConfigError, directory_from_files, load_catalog, load_flow
 from gateway.settings import Settings, announce_defaults
@@ -47,10 +49,19 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         JSON_SORT_KEYS=False,
+        # Flask's own signed cookie holds only the CSRF token of the staff forms.
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session cookie; a long form is not refused
+        BABEL_DEFAULT_LOCALE="fr",
+        BABEL_DEFAULT_TIMEZONE="Africa/Lubumbashi",
     )
     app.extensions["gateway"] = GatewayState.build(settings, flow, catalog)
     app.register_blueprint(ussd.bp)
     app.register_blueprint(sms.bp)
+    app.register_blueprint(staff.bp)
+    _staff_pages(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     register_commands(app)
@@ -81,6 +92,24 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         return {"error": "internal error"}, 500
 
     return app
+
+
+def _staff_pages(app: Flask) -> None:
+    """CSRF on every form (the webhooks and the bearer-token API have none: AT and the RBF engine
+    do not browse), and French-first translations in Africa/Lubumbashi time."""
+    csrf = CSRFProtect(app)
+    for blueprint in (ussd.bp, sms.bp, api.bp, health.bp):
+        csrf.exempt(blueprint)
+
+    def locale() -> str:
+        chosen = request.cookies.get(staff.LANG_COOKIE, "fr")
+        return chosen if chosen in staff.LANGUAGES else "fr"
+
+    Babel(app, locale_selector=locale, timezone_selector=lambda: "Africa/Lubumbashi",
+          default_translation_directories=str(Path(__file__).parent / "translations"))
+    app.jinja_env.globals.update(
+        current_locale=lambda: str(get_locale() or "fr"),
+        format_percent=format_percent, format_datetime=format_datetime)
 
 
 def _fingerprint(config_dir: Path) -> tuple[tuple[str, int, int], ...]:

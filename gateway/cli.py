@@ -40,6 +40,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(sms_group)
     app.cli.add_command(feedback_group)
     app.cli.add_command(vault_group)
+    app.cli.add_command(user_group)
 
 
 def _load_config(gw: GatewayState, config_dir: Path) -> dict[str, int]:
@@ -245,6 +246,8 @@ def urls_command(port: int, host: str) -> None:
     mode = "Redis + RQ worker" if gw.settings.redis_url else "jobs in-process (no REDIS_URL)"
     click.echo(f"gateway ({gw.settings.env}, {mode})")
     click.echo(f"  USSD callback URL : {base}/at/{token}/ussd")
+    click.echo(f"  staff pages       : {base}/staff/   (an account: flask --app gateway user "
+               "create you@example.org --role admin)")
     click.echo(f"  health            : {base}/healthz   {base}/readyz")
     click.echo(f"  RBF API           : {base}/api/v1/scores?period=YYYYQn  (Bearer token)")
     click.echo(
@@ -684,3 +687,72 @@ def deliveries_replay(delivery: int) -> None:
     click.echo(f"delivery {delivery}: {result.status} after this attempt")
     if result.status != "delivered":
         raise SystemExit(1)
+
+
+@click.group("user", cls=AppGroup)
+def user_group() -> None:
+    """Staff accounts of the dashboard."""
+
+
+@user_group.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "reviewer", "analyst"]), required=True)
+@click.option("--province", default=None, help="Limit the account to one province (code).")
+@click.password_option(help="Asked for (twice) when not given; can be piped on stdin.")
+def user_create(email: str, role: str, province: str | None, password: str) -> None:
+    """Create a staff account (argon2id hash; the password is never printed)."""
+    from datetime import UTC, datetime
+
+    from gateway.accounts import AccountError, audit, create_user
+    from gateway.models import Location
+
+    gw = current_gateway()
+    now = datetime.now(UTC)
+    try:
+        with gw.db.transaction() as session:
+            if province is not None and session.scalar(select(Location.id).where(
+                    Location.code == province, Location.level == "province")) is None:
+                raise AccountError(f"no province with code {province}")
+            user = create_user(session, email, password, role=role, province_code=province,
+                               now=now)
+            audit(session, None, "user.create", user.email, now, role=role, province=province,
+                  by="cli")
+    except AccountError as exc:
+        click.echo(f"not created: {exc}", err=True)
+        raise SystemExit(1) from exc
+    click.echo(f"{user.email}: {role}{' for ' + province if province else ''}, created")
+
+
+@user_group.command("list")
+def user_list() -> None:
+    """Staff accounts (never a password)."""
+    from gateway.models import StaffUser
+
+    gw = current_gateway()
+    with gw.db.session() as session:
+        users = session.scalars(select(StaffUser).order_by(StaffUser.email)).all()
+        for user in users:
+            state = "disabled" if user.disabled_at else "active"
+            click.echo(f"{user.email:40} {user.role:9} {user.province_code or '-':8} {state}")
+
+
+@user_group.command("disable")
+@click.argument("email")
+def user_disable(email: str) -> None:
+    """Disable an account and end its sessions."""
+    from datetime import UTC, datetime
+
+    from gateway.accounts import audit, end_sessions
+    from gateway.models import StaffUser
+
+    gw = current_gateway()
+    now = datetime.now(UTC)
+    with gw.db.transaction() as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+        if user is None:
+            click.echo(f"no account {email}", err=True)
+            raise SystemExit(1)
+        user.disabled_at = now
+        ended = end_sessions(session, user.id, now)
+        audit(session, None, "user.disable", user.email, now, by="cli", sessions_ended=ended)
+    click.echo(f"{email}: disabled, {ended} sessions ended")
