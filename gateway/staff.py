@@ -66,7 +66,7 @@ def current_staff() -> Staff | None:
 
 
 @bp.before_request
-def _load_staff() -> None:
+def load_staff() -> None:
     g.staff = None
     token = request.cookies.get(COOKIE)
     if not token:
@@ -77,7 +77,7 @@ def _load_staff() -> None:
 
 
 @bp.after_request
-def _headers(response: Response) -> Response:
+def staff_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
