@@ -1,0 +1,92 @@
+"""Staff pages on what citizens said and did: the feedback inbox (tag, answer by SMS through the
+vault, close), the USSD funnel and the integrity flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from gateway.models import AuditEvent, Feedback
+from tests.africastalking import SMS_URL, first_time_goma_police, play, sms_form
+from tests.conftest import at_env
+from tests.test_staff_accounts import create, csrf, log_in
+
+PHONE = "+243991239876"
+
+
+def _staff(app: Any, email: str, role: str = "analyst", province: str | None = None) -> Any:
+    create(app, email, role, province=province)
+    client = app.test_client()
+    assert log_in(client, email).status_code == 302
+    return client
+
+
+def test_the_inbox_shows_feedback_and_answers_it_without_the_number(make_app: Any,
+                                                                    fake_at: Any) -> None:
+    app = make_app(**at_env(fake_at))
+    sms = app.test_client()
+    sms.post(SMS_URL, data=sms_form(PHONE, "POLICE GOMA 3 2"))
+    sms.post(SMS_URL, data=sms_form(PHONE, "PLAINTE on m'a demande 20$ au poste, 0991239876"))
+    app.extensions["gateway"].queue.drain()
+    staff = _staff(app, "analyst@goma.example")
+    html = staff.get("/staff/feedback").get_data(as_text=True)
+    assert "on m&#39;a demande 20$ au poste, [numero]" in html
+    assert "Goma" in html and "complaint" in html
+    for form in ("991239876", "0991239876", "+243991239876"):
+        assert form not in html
+    with app.extensions["gateway"].db.session() as session:
+        feedback_id = session.scalars(select(Feedback.id)).one()
+    token = csrf(staff, "/staff/feedback")
+    staff.post(f"/staff/feedback/{feedback_id}/tags",
+               data={"csrf_token": token, "tags": "Corruption, poste central, corruption"})
+    answered = staff.post(f"/staff/feedback/{feedback_id}/answer",
+                          data={"csrf_token": token, "text": "Merci, transmis au commandant."})
+    assert answered.status_code == 302
+    app.extensions["gateway"].queue.drain()
+    expected = app.extensions["gateway"].sms.text(
+        "fr", "feedback_reply", ref=feedback_id, text="Merci, transmis au commandant.")
+    assert fake_at.accepted_for(PHONE)[-1] == expected
+    with app.extensions["gateway"].db.session() as session:
+        item = session.get(Feedback, feedback_id)
+        assert item is not None
+        assert (item.status, item.tags) == ("answered", ["corruption", "poste central"])
+        actions = list(session.scalars(select(AuditEvent.action)))
+    assert "feedback.tag" in actions and "feedback.answer" in actions
+    page = staff.get("/staff/feedback?status=all").get_data(as_text=True)
+    assert "corruption, poste central" in page
+    staff.post(f"/staff/feedback/{feedback_id}/close", data={"csrf_token": token})
+    assert "Rien ici" in staff.get("/staff/feedback").get_data(as_text=True)
+
+
+def test_a_province_account_does_not_see_another_provinces_feedback(make_app: Any,
+                                                                    fake_at: Any) -> None:
+    app = make_app(**at_env(fake_at))
+    sms = app.test_client()
+    sms.post(SMS_URL, data=sms_form(PHONE, "POLICE GOMA 3 2"))
+    sms.post(SMS_URL, data=sms_form(PHONE, "AVIS tout va bien a Goma"))
+    staff = _staff(app, "ituri@bunia.example", province="CD54")
+    assert "tout va bien" not in staff.get("/staff/feedback").get_data(as_text=True)
+    with app.extensions["gateway"].db.session() as session:
+        feedback_id = session.scalars(select(Feedback.id)).one()
+    token = csrf(staff, "/staff/feedback")
+    assert staff.post(f"/staff/feedback/{feedback_id}/answer",
+                      data={"csrf_token": token, "text": "x"}).status_code == 404
+
+
+def test_the_funnel_counts_where_sessions_stop(app: Any) -> None:
+    client = app.test_client()
+    play(client, "+243991230010", first_time_goma_police())  # to the end
+    play(client, "+243991230011", first_time_goma_police(), hops=3)  # dropped early
+    play(client, "+243991230012", first_time_goma_police(), hops=3)
+    staff = _staff(app, "analyst@goma.example")
+    html = staff.get("/staff/funnel").get_data(as_text=True)
+    assert "Abandonnées là" in html
+    assert "<td>province</td>" in html or "<td>territory</td>" in html
+
+
+def test_the_flags_page_lists_the_quarters_flags(app: Any) -> None:
+    staff = _staff(app, "analyst@goma.example")
+    page = staff.get("/staff/flags?period=2026Q3")
+    assert page.status_code == 200 and "Aucune alerte" in page.get_data(as_text=True)
+    assert staff.get("/staff/flags?period=nonsense").status_code == 400
