@@ -19,7 +19,16 @@ from flask_wtf.csrf import CSRFProtect
 
 from flows.check import problems as flow_problems
 from flows.model import FlowError
-from gateway import api, health, sms, staff, staff_inbox, staff_scores, ussd
+from gateway import (
+    api,
+    health,
+    sms,
+    staff,
+    staff_exports,
+    staff_inbox,
+    staff_scores,
+    ussd,
+)
 from gateway.cli import register_commands
 from gateway.configdata import ConfigError, directory_from_files, load_catalog, load_flow
 from gateway.settings import Settings, announce_defaults
@@ -63,6 +72,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(staff.bp)
     app.register_blueprint(staff_scores.bp)
     app.register_blueprint(staff_inbox.bp)
+    app.register_blueprint(staff_exports.bp)
     _staff_pages(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)

@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -47,9 +48,8 @@ def _allowed_places() -> set[str] | None:
         return _subtree(_tree(session), staff.province_code)
 
 
-@bp.get("/feedback")
-@login_required()
-def inbox() -> str:
+def feedback_rows() -> Sequence[tuple[Feedback, str | None, str | None]]:
+    """The feedback the request's filters ask for, as this account may see it."""
     status = request.args.get("status", "new")
     category = request.args.get("category", "")
     language = request.args.get("language", "")
@@ -70,8 +70,18 @@ def inbox() -> str:
                 if allowed is None or code in allowed]
         for item, _place, _code in rows:
             session.expunge(item)
-    return render_template("staff/feedback.html", rows=rows, status=status, category=category,
-                           language=language, statuses=STATUSES, categories=CATEGORIES)
+    return rows
+
+
+@bp.get("/feedback")
+@login_required()
+def inbox() -> str:
+    rows = feedback_rows()
+    return render_template("staff/feedback.html", rows=rows,
+                           status=request.args.get("status", "new"),
+                           category=request.args.get("category", ""),
+                           language=request.args.get("language", ""), statuses=STATUSES,
+                           categories=CATEGORIES)
 
 
 def _feedback_or_404(feedback_id: int) -> Feedback:
@@ -144,10 +154,8 @@ def close(feedback_id: int) -> BaseResponse:
     return redirect(url_for("staff_inbox.inbox"))
 
 
-@bp.get("/funnel")
-@login_required()
-def funnel() -> str:
-    period = _period_arg()
+def funnel_rows(period: str) -> tuple[list[tuple[str, str, int, int, int]], int]:
+    """(last screen, language, sessions, finished there, dropped there), and all sessions."""
     start, end = quarter_bounds(period)
     with current_gateway().db.session() as session:
         rows = session.execute(
@@ -159,15 +167,26 @@ def funnel() -> str:
     table = sorted(((node, language or "?", int(n), int(done or 0), int(n) - int(done or 0))
                     for node, language, n, done in rows),
                    key=lambda r: (-r[4], r[0], r[1]))
+    return table, total
+
+
+@bp.get("/funnel")
+@login_required()
+def funnel() -> str:
+    period = _period_arg()
+    table, total = funnel_rows(period)
     return render_template("staff/funnel.html", period=period, rows=table, total=total)
+
+
+def flag_rows(period: str) -> list[tuple[str, str, datetime, datetime, str]]:
+    with current_gateway().db.session() as session:
+        rows = session.scalars(select(IntegrityFlag).where(IntegrityFlag.period == period)
+                               .order_by(IntegrityFlag.window_start)).all()
+        return [(f.kind, f.subject, f.window_start, f.window_end, f.detail) for f in rows]
 
 
 @bp.get("/flags")
 @login_required()
 def flags() -> str:
     period = _period_arg()
-    with current_gateway().db.session() as session:
-        rows = session.scalars(select(IntegrityFlag).where(IntegrityFlag.period == period)
-                               .order_by(IntegrityFlag.window_start)).all()
-        items = [(f.kind, f.subject, f.window_start, f.window_end, f.detail) for f in rows]
-    return render_template("staff/flags.html", period=period, items=items)
+    return render_template("staff/flags.html", period=period, items=flag_rows(period))

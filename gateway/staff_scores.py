@@ -14,14 +14,12 @@ Rules:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -141,42 +139,6 @@ def _table(*, ranked: bool) -> str:
     return render_template("staff/scores.html", quarter=quarter, rows=rows, kind=kind,
                            level=level, ranked=ranked, trends=trends, key=_key,
                            types=INSTITUTION_TYPES, levels=LEVEL_NAMES)
-
-
-@bp.get("/export/scores.csv")
-@login_required()
-def export_scores() -> Response:
-    staff = current_staff()
-    assert staff is not None
-    period = _period_arg()
-    with current_gateway().db.session() as session:
-        quarter = load_quarter(session, period, staff.province_code)
-    rows, kind, level = _filtered(quarter.items)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["period", "status", "provisional", "type", "level", "location_code",
-                     "location", "unit_code", "unit", "respondents", "suppressed", "score",
-                     "score_low", "score_high", "improvement_verdict", "improvement_probability"])
-    for item in rows:
-        ci = item.get("score_ci") or [None, None]
-        improvement = item.get("improvement") or {}
-        unit = item.get("unit") or {}
-        writer.writerow([
-            quarter.period, quarter.status, quarter.provisional, item["type"], item["level"],
-            item["location"]["code"], item["location"]["name"], unit.get("code", ""),
-            unit.get("name", ""), item["respondents"], item["suppressed"],
-            _blank(item.get("score")), _blank(ci[0]), _blank(ci[1]),
-            improvement.get("verdict", ""), _blank(improvement.get("probability"))])
-    with current_gateway().db.transaction() as session:
-        audit(session, staff, "export.scores", f"{period} {kind} {level}", datetime.now(UTC),
-              rows=len(rows))
-    name = f"scores-{period}-{kind}-{level}.csv"
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-
-def _blank(value: Any) -> Any:
-    return "" if value is None else value
 
 
 @bp.get("/quarters")

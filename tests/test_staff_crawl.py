@@ -3,7 +3,9 @@ page or export, crawled logged in, contains a citizen's phone number in any usua
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -12,7 +14,8 @@ from tests.conftest import at_env
 from tests.test_staff_accounts import create, log_in
 
 PHONES = ("+243991230101", "+243971230102", "+243821230103")
-SAMPLE = {"period": "2026Q4", "location": "CD61", "feedback_id": "1"}
+SAMPLE = {"period": "2026Q4", "location": "CD61", "feedback_id": "1", "table": "scores",
+          "fmt": "xlsx"}
 _LINK = re.compile(r'href="([^"]+)"')
 
 
@@ -32,6 +35,15 @@ def _staff_urls(app: Any) -> list[tuple[str, set[str]]]:
             path = re.sub(rf"<(?:[a-z]+:)?{name}>", SAMPLE[name], path)
         urls.append((path, set(rule.methods or ()) - {"HEAD", "OPTIONS"}))
     return urls
+
+
+def _text_of(response: Any) -> str:
+    """A page's text, or an XLSX file's (its XML parts: where a number would be written)."""
+    data = response.get_data()
+    if response.mimetype.endswith("spreadsheetml.sheet"):
+        with zipfile.ZipFile(io.BytesIO(data)) as book:
+            return "".join(book.read(name).decode() for name in book.namelist())
+    return str(data.decode("utf-8-sig"))
 
 
 def test_every_staff_url_sends_a_logged_out_visitor_to_the_login_page(app: Any) -> None:
@@ -72,7 +84,7 @@ def test_no_page_or_export_shows_a_phone_number(make_app: Any, fake_at: Any) -> 
         seen.add(path)
         response = client.get(path)
         assert response.status_code in (200, 302, 400, 404), (path, response.status_code)
-        body = response.get_data(as_text=True)
+        body = _text_of(response)
         pages += 1
         for phone in PHONES:
             for form in _forms(phone):
@@ -83,5 +95,6 @@ def test_no_page_or_export_shows_a_phone_number(make_app: Any, fake_at: Any) -> 
                 queue.append(target)
     assert pages >= 10
     assert any(p.startswith("/staff/export/scores.csv") for p in seen)
+    assert any(p.startswith("/staff/export/scores.xlsx") for p in seen)
     assert any(p.startswith("/staff/scorecard/") for p in seen)
     assert "/staff/feedback" in seen

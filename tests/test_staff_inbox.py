@@ -90,3 +90,39 @@ def test_the_flags_page_lists_the_quarters_flags(app: Any) -> None:
     page = staff.get("/staff/flags?period=2026Q3")
     assert page.status_code == 200 and "Aucune alerte" in page.get_data(as_text=True)
     assert staff.get("/staff/flags?period=nonsense").status_code == 400
+
+
+def test_every_table_exports_as_csv_and_xlsx_with_the_same_rows(make_app: Any,
+                                                                 fake_at: Any) -> None:
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    app = make_app(**at_env(fake_at))
+    sms = app.test_client()
+    play(sms, PHONE, first_time_goma_police())
+    sms.post(SMS_URL, data=sms_form(PHONE, "AVIS =HYPERLINK(\"http://x.example\",\"clic\")"))
+    app.extensions["gateway"].queue.drain()
+    staff = _staff(app, "analyst@goma.example")
+    for table in ("scores", "funnel", "flags", "feedback", "overview"):
+        query = "?status=all&level=province" if table in ("feedback", "scores") else ""
+        as_csv = staff.get(f"/staff/export/{table}.csv{query}")
+        as_xlsx = staff.get(f"/staff/export/{table}.xlsx{query}")
+        assert as_csv.status_code == as_xlsx.status_code == 200, table
+        assert as_xlsx.mimetype.endswith("spreadsheetml.sheet")
+        rows = list(csv.reader(io.StringIO(as_csv.get_data().decode("utf-8-sig"))))
+        sheet = load_workbook(io.BytesIO(as_xlsx.get_data()), read_only=True).active
+        assert sheet is not None
+        cells = [["" if c is None else str(c) for c in row]
+                 for row in sheet.iter_rows(values_only=True)]
+        assert len(cells) == len(rows) >= 2 or table == "flags", table
+        assert cells[0] == rows[0]
+    feedback = staff.get("/staff/export/feedback.csv?status=all").get_data().decode("utf-8-sig")
+    assert "'=HYPERLINK" in feedback  # a formula is written as text, never run
+    assert staff.get("/staff/export/nothing.csv").status_code == 404
+    assert staff.get("/staff/export/scores.pdf").status_code == 404
+    with app.extensions["gateway"].db.session() as session:
+        exports = [a for a in session.scalars(select(AuditEvent.action))
+                   if a.startswith("export.")]
+    assert len(exports) == 11

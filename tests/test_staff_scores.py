@@ -55,7 +55,7 @@ def test_benchmark_ranks_localities_and_withholds_small_cells(scored: Any) -> No
     export = client.get("/staff/export/scores.csv?period=2026Q3&type=police&level=collectivity")
     assert export.status_code == 200
     assert export.headers["Content-Disposition"].startswith("attachment;")
-    rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(export.get_data().decode("utf-8-sig"))))
     assert rows
     for row in rows:
         if row["suppressed"] == "True":
