@@ -22,6 +22,7 @@ release: install
 # runs too (honcho, from the Procfile); DATABASE_URL picks the database.
 run: release
 	@$(BIN)/flask --app gateway urls --port $(PORT)
+	@$(BIN)/flask --app gateway demo load
 	@if [ -n "$$REDIS_URL" ]; then \
 	  echo "  processes         : web + worker (Procfile, via honcho)"; \
 	  PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start --port $(PORT) web worker; \

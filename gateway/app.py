@@ -122,6 +122,18 @@ def _staff_pages(app: Flask) -> None:
     app.jinja_env.globals.update(
         current_locale=lambda: str(get_locale() or "fr"),
         format_percent=format_percent, format_datetime=format_datetime)
+    demo_seen: list[bool] = []
+
+    @app.context_processor
+    def _demo_banner() -> dict[str, bool]:
+        """Staff pages say DEMO when the demo dataset is in this database (it stays there)."""
+        if not demo_seen and request.path.startswith("/staff"):
+            from gateway.demo import is_demo
+
+            with app.extensions["gateway"].db.session() as session:
+                if is_demo(session):
+                    demo_seen.append(True)
+        return {"demo": bool(demo_seen)}
 
 
 def _fingerprint(config_dir: Path) -> tuple[tuple[str, int, int], ...]:

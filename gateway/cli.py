@@ -41,6 +41,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(feedback_group)
     app.cli.add_command(vault_group)
     app.cli.add_command(user_group)
+    app.cli.add_command(demo_group)
 
 
 def _load_config(gw: GatewayState, config_dir: Path) -> dict[str, int]:
@@ -756,3 +757,34 @@ def user_disable(email: str) -> None:
         ended = end_sessions(session, user.id, now)
         audit(session, None, "user.disable", user.email, now, by="cli", sessions_ended=ended)
     click.echo(f"{email}: disabled, {ended} sessions ended")
+
+
+@click.group("demo", cls=AppGroup)
+def demo_group() -> None:
+    """The demo dataset of the embedded database (never in production)."""
+
+
+@demo_group.command("load")
+@click.option("--seed", type=int, default=2026, show_default=True)
+@click.option("--answers", type=click.IntRange(100, 1_000_000), default=12_000,
+              show_default=True, help="Synthetic answers per past quarter.")
+def demo_load(seed: int, answers: int) -> None:
+    """Load the labelled demo dataset on a first start of the embedded database; print the demo
+    logins. Anywhere else it loads nothing and says why (exit 0: `make run` goes on)."""
+    from flask import current_app
+
+    from gateway.demo import DemoRefused, is_demo, load, login_lines
+
+    gw = current_gateway()
+    with gw.db.session() as session:
+        already = is_demo(session)
+    if already:
+        lines = ["  demo dataset      : loaded earlier (DEMO banner on every staff page)",
+                 *login_lines()]
+    else:
+        try:
+            lines = load(gw, current_app, seed, answers)
+        except DemoRefused as exc:
+            lines = [f"  demo dataset      : not loaded ({exc})"]
+    for line in lines:
+        click.echo(line)

@@ -1,0 +1,120 @@
+"""The demo dataset: a first look at every staff page, in one command, never in production.
+
+Rules:
+- loaded only into an embedded SQLite database, only when it holds no answer and no staff
+  account yet, and never with GATEWAY_ENV=production: a real database never gets it;
+- generated from a seed: synthetic answers over the three quarters before the current one and
+  the current one (`gateway.synth`), and USSD sessions and SMS played through the gateway's own
+  webhooks with synthetic numbers (+243 99 000 …, a range no operator hands out here), so
+  the funnel, the inbox and the overview have real rows;
+- it is labelled: an audit entry `demo.load` (every staff page then shows a DEMO banner), and
+  demo staff accounts whose password is printed, on purpose, because it is not a secret.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from gateway.accounts import audit, create_user
+from gateway.models import Answer, AuditEvent, StaffUser
+from gateway.quarters import lock, move_to_review
+from gateway.state import GatewayState
+from gateway.synth import generate
+from scoring.aggregate import recompute_period
+from scoring.periods import quarter_bounds, quarter_of
+
+DEMO_PASSWORD = "demo-password-not-a-secret"  # noqa: S105 - printed for a local demo only
+DEMO_USERS = (("demo-admin@example.org", "admin"), ("demo-reviewer@example.org", "reviewer"),
+              ("demo-analyst@example.org", "analyst"))
+FEEDBACK = (
+    "AVIS La police de notre quartier patrouille plus souvent la nuit, merci.",
+    "PLAINTE On m'a demande 5000 FC au poste pour enregistrer ma plainte.",
+    "MAONI Mahakama inachelewa sana kusikiliza kesi zetu.",
+    "MALALAMIKO Polisi walichukua simu yangu bila sababu.",
+    "LIKANISI Bato ya leta basalisi biso malamu.",
+    "AVIS Le chef de secteur a organise une reunion avec la population.",
+)
+
+
+class DemoRefused(RuntimeError):
+    """Not a database the demo may touch (the message says why)."""
+
+
+def is_demo(db_session: Any) -> bool:
+    return db_session.scalar(select(AuditEvent.id).where(AuditEvent.action == "demo.load")
+                             .limit(1)) is not None
+
+
+def previous(period: str, back: int) -> str:
+    year, quarter = int(period[:4]), int(period[5])
+    index = year * 4 + quarter - 1 - back
+    return f"{index // 4}Q{index % 4 + 1}"
+
+
+def load(gw: GatewayState, app: Any, seed: int = 2026, answers: int = 12_000) -> list[str]:
+    """Load the demo; the lines to print. Raises DemoRefused where it may not."""
+    settings = gw.settings
+    if settings.is_production:
+        raise DemoRefused("never in production")
+    if not settings.is_sqlite:
+        raise DemoRefused("only into the embedded SQLite database")
+    with gw.db.session() as session:
+        if session.scalar(select(func.count()).select_from(Answer)):
+            raise DemoRefused("the database already has answers")
+        if session.scalar(select(StaffUser.id).limit(1)) is not None:
+            raise DemoRefused("the database already has staff accounts")
+    now = datetime.now(UTC)
+    current = quarter_of(now)
+    past = [previous(current, back) for back in (3, 2, 1)]
+    for i, period in enumerate(past):
+        generate(gw.db, period, answers, seed + i)
+        with gw.db.transaction() as session:
+            recompute_period(session, period, quarter_bounds(period)[1])
+    with gw.db.transaction() as session:  # the oldest is locked, the last one awaits review
+        move_to_review(session, past[0], now)
+        lock(session, past[0], gw.method, now)
+        move_to_review(session, past[2], now)
+    _play(app, gw, seed)
+    with gw.db.transaction() as session:
+        recompute_period(session, current, now)
+        for email, role in DEMO_USERS:
+            create_user(session, email, DEMO_PASSWORD, role=role, province_code=None, now=now)
+        audit(session, None, "demo.load", f"seed {seed}", now, quarters=[*past, current])
+    return [f"  demo dataset      : loaded (seed {seed}): {', '.join(past)} and {current}",
+            *login_lines()]
+
+
+def _play(app: Any, gw: GatewayState, seed: int) -> None:
+    """Callers of the current quarter, through the real webhooks: completed, dropped, by SMS."""
+    token = gw.settings.webhook_token
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not a secret
+    client = app.test_client()
+    for n in range(60):
+        phone = f"+2439900{n:05d}"
+        language = rng.choice(["1", "2", "3"])
+        path = [language, "1", "1", "1", "1", "1", *rng.choice(
+            [["2", "3", "3", "3", "2"], ["1", "2", "2", "2", "1", "2"], ["2", "4", "4", "3", "2"]])]
+        stop = len(path) + 1 if rng.random() < 0.7 else rng.randint(3, len(path))
+        session_id = f"DEMO-{seed}-{n}"
+        for hop in range(stop):
+            client.post(f"/at/{token}/ussd", data={
+                "sessionId": session_id, "serviceCode": "*384*2026#", "phoneNumber": phone,
+                "networkCode": "63001", "text": "*".join(path[:hop])})
+    for n, text in enumerate(FEEDBACK):
+        phone = f"+2439901{n:05d}"
+        client.post(f"/at/{token}/sms", data={"from": phone, "to": "2026", "id": f"DEMO-{n}",
+                                              "text": "POLICE GOMA 3 2"})
+        client.post(f"/at/{token}/sms", data={"from": phone, "to": "2026",
+                                              "id": f"DEMO-F{n}", "text": text})
+    drain = getattr(gw.queue, "drain", None)
+    if drain is not None:
+        drain()
+
+
+def login_lines() -> list[str]:
+    return [f"  demo login        : {email} / {DEMO_PASSWORD} ({role})"
+            for email, role in DEMO_USERS]
