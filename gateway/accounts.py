@@ -55,7 +55,7 @@ class Staff:
 
     @property
     def can_lock(self) -> bool:
-        return self.role in ("admin", "reviewer")
+        return self.role in ("admin", "reviewer") and not self.province_code
 
     @property
     def is_admin(self) -> bool:

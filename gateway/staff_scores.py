@@ -7,8 +7,9 @@ Rules:
 - suppression is the published one: below MIN_RESPONDENTS a row shows its count, not its values,
   on pages and in exports alike;
 - a province-limited account sees only its province's places;
-- only reviewers and admins move a quarter to review or lock it; locking asks for a confirmation
-  that shows what will be frozen; both are in the audit log;
+- only reviewers and admins without a province limit move a quarter to review or lock it (it
+  freezes every province at once); locking asks for a confirmation that shows what will be
+  frozen; both are in the audit log;
 - intervals are drawn as server-rendered SVG error bars (no script), on the 0-100 score scale.
 """
 
@@ -155,6 +156,8 @@ def quarters() -> str:
 def review(period: str) -> BaseResponse:
     staff = current_staff()
     assert staff is not None
+    if staff.province_code:  # a quarter is reviewed and locked for every province at once
+        abort(403)
     now = datetime.now(UTC)
     try:
         with current_gateway().db.transaction() as session:
@@ -171,6 +174,8 @@ def review(period: str) -> BaseResponse:
 def lock_quarter(period: str) -> BaseResponse | str:
     staff = current_staff()
     assert staff is not None
+    if staff.province_code:  # locking freezes every province: not for a province account
+        abort(403)
     gw = current_gateway()
     if not PERIOD_RE.match(period):
         abort(404)

@@ -124,3 +124,20 @@ def test_the_scorecard_is_one_french_page(scored: Any) -> None:
     assert "Fiche de performance — Nord-Kivu" in html and "PROVISOIRE" in html
     assert "Police" in html and "Intervalle à 95 %" in html
     assert client.get("/staff/scorecard/2026Q3/NOPE").status_code == 404
+
+
+def test_a_province_reviewer_cannot_lock_every_province(scored: Any) -> None:
+    create(scored, "bunia-reviewer@bunia.example", "reviewer", province="CD54")
+    client = _client(scored, "bunia-reviewer@bunia.example")
+    token = csrf(client, "/staff/quarters")
+    assert client.post("/staff/quarters/2026Q3/review",
+                       data={"csrf_token": token}).status_code == 403
+    assert client.get("/staff/quarters/2026Q3/lock").status_code == 403
+    assert "Mettre en revue" not in client.get("/staff/quarters").get_data(as_text=True)
+
+
+def test_the_trend_is_drawn_from_earlier_quarters(scored: Any) -> None:
+    client = _client(scored, "analyst@goma.example")
+    html = client.get("/staff/scores?period=2026Q3&type=police&level=province") \
+        .get_data(as_text=True)
+    assert html.count('<svg class="spark"') >= 2
