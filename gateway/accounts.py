@@ -7,8 +7,9 @@ Rules:
   was last used and when it expires (idle `IDLE`, at most `LIFETIME`); logout revokes it, a
   password change or a disabled account revokes every session of that account;
 - a login is refused, whatever the password, after `MAX_FAILURES` failures in `WINDOW` for the
-  same e-mail address or `MAX_FAILURES_PER_ADDRESS` from the same network address (keys are
-  HMACs: neither is stored in clear);
+  same e-mail address from the same network address, or `MAX_FAILURES_PER_ADDRESS` from one
+  address (keys are HMACs: neither is stored in clear); keyed on the pair, so that nobody can lock
+  a reviewer out from elsewhere by typing their address;
 - every staff action is an `audit_log` row, which the database refuses to update or delete.
 """
 
@@ -79,6 +80,8 @@ def create_user(session: Session, email: str, password: str, *, role: str,
     email = normalise_email(email)
     if role not in STAFF_ROLES:
         raise AccountError(f"role is one of {', '.join(STAFF_ROLES)}")
+    if role == "admin" and province_code:
+        raise AccountError("an admin sees every province (and the whole audit log)")
     check_password(password)
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
         raise AccountError(f"{email} already has an account")
@@ -97,12 +100,20 @@ def _key(secret: str, kind: str, value: str) -> str:
 def throttled(session: Session, secret: str, email: str, address: str, now: datetime) -> bool:
     """Whether a login for this e-mail or from this address must be refused for now."""
     since = now - WINDOW
+    pair, addr = _key(secret, "pair", f"{email}|{address}"), _key(secret, "addr", address)
     counts = dict(session.execute(
         select(LoginFailure.key, func.count()).where(
-            LoginFailure.key.in_([_key(secret, "email", email), _key(secret, "addr", address)]),
-            LoginFailure.at > since).group_by(LoginFailure.key)).all())
-    return (counts.get(_key(secret, "email", email), 0) >= MAX_FAILURES
-            or counts.get(_key(secret, "addr", address), 0) >= MAX_FAILURES_PER_ADDRESS)
+            LoginFailure.key.in_([pair, addr]), LoginFailure.at > since)
+        .group_by(LoginFailure.key)).all())
+    return (counts.get(pair, 0) >= MAX_FAILURES
+            or counts.get(addr, 0) >= MAX_FAILURES_PER_ADDRESS)
+
+
+def record_failure(session: Session, secret: str, email: str, address: str,
+                   now: datetime) -> None:
+    session.add_all([LoginFailure(key=_key(secret, "pair", f"{email}|{address}"), at=now),
+                     LoginFailure(key=_key(secret, "addr", address), at=now)])
+    session.execute(delete(LoginFailure).where(LoginFailure.at < now - 2 * WINDOW))
 
 
 def authenticate(session: Session, secret: str, email: str, password: str, *, address: str,
@@ -119,9 +130,7 @@ def authenticate(session: Session, secret: str, email: str, password: str, *, ad
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None:
-        session.add_all([LoginFailure(key=_key(secret, "email", email), at=now),
-                         LoginFailure(key=_key(secret, "addr", address), at=now)])
-        session.execute(delete(LoginFailure).where(LoginFailure.at < now - 2 * WINDOW))
+        record_failure(session, secret, email, address, now)
         return None
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = _HASHER.hash(password)

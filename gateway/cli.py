@@ -699,14 +699,18 @@ def user_group() -> None:
 @click.argument("email")
 @click.option("--role", type=click.Choice(["admin", "reviewer", "analyst"]), required=True)
 @click.option("--province", default=None, help="Limit the account to one province (code).")
-@click.password_option(help="Asked for (twice) when not given; can be piped on stdin.")
-def user_create(email: str, role: str, province: str | None, password: str) -> None:
-    """Create a staff account (argon2id hash; the password is never printed)."""
+def user_create(email: str, role: str, province: str | None) -> None:
+    """Create a staff account (argon2id hash; the password is never printed). The password is
+    asked twice at a terminal, or read from the first line of stdin when piped."""
     from datetime import UTC, datetime
 
     from gateway.accounts import AccountError, audit, create_user
     from gateway.models import Location
 
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:  # getpass would read the terminal, not the pipe
+        password = sys.stdin.readline().rstrip("\r\n")
     gw = current_gateway()
     now = datetime.now(UTC)
     try:
@@ -780,7 +784,7 @@ def demo_load(seed: int, answers: int) -> None:
         already = is_demo(session)
     if already:
         lines = ["  demo dataset      : loaded earlier (DEMO banner on every staff page)",
-                 *login_lines()]
+                 *login_lines(gw.settings.database_url)]
     else:
         try:
             lines = load(gw, current_app, seed, answers)

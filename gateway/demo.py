@@ -7,27 +7,30 @@ Rules:
   the current one (`gateway.synth`), and USSD sessions and SMS played through the gateway's own
   webhooks with synthetic numbers (+243 99 000 …, a range no operator hands out here), so
   the funnel, the inbox and the overview have real rows;
-- it is labelled: an audit entry `demo.load` (every staff page then shows a DEMO banner), and
-  demo staff accounts whose password is printed, on purpose, because it is not a secret.
+- it is labelled: an audit entry `demo.load` (every staff page then shows a DEMO banner); its demo
+  staff accounts get a random password, printed, and kept beside the database file
+  (`demo-logins.txt`, owner-only) so that the next `make run` prints it again;
+- the SMS replies its callers would get are marked suppressed: a demo never texts anyone.
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from gateway.accounts import audit, create_user
-from gateway.models import Answer, AuditEvent, StaffUser
+from gateway.models import Answer, AuditEvent, OutboundSms, SmsInbound, StaffUser, UssdSession
 from gateway.quarters import lock, move_to_review
 from gateway.state import GatewayState
 from gateway.synth import generate
 from scoring.aggregate import recompute_period
 from scoring.periods import quarter_bounds, quarter_of
 
-DEMO_PASSWORD = "demo-password-not-a-secret"  # noqa: S105 - printed for a local demo only
 DEMO_USERS = (("demo-admin@example.org", "admin"), ("demo-reviewer@example.org", "reviewer"),
               ("demo-analyst@example.org", "analyst"))
 FEEDBACK = (
@@ -63,8 +66,9 @@ def load(gw: GatewayState, app: Any, seed: int = 2026, answers: int = 12_000) ->
     if not settings.is_sqlite:
         raise DemoRefused("only into the embedded SQLite database")
     with gw.db.session() as session:
-        if session.scalar(select(func.count()).select_from(Answer)):
-            raise DemoRefused("the database already has answers")
+        for table in (Answer, UssdSession, SmsInbound):
+            if session.scalar(select(func.count()).select_from(table)):
+                raise DemoRefused("the database already has data")
         if session.scalar(select(StaffUser.id).limit(1)) is not None:
             raise DemoRefused("the database already has staff accounts")
     now = datetime.now(UTC)
@@ -79,13 +83,19 @@ def load(gw: GatewayState, app: Any, seed: int = 2026, answers: int = 12_000) ->
         lock(session, past[0], gw.method, now)
         move_to_review(session, past[2], now)
     _play(app, gw, seed)
+    password = secrets.token_urlsafe(12)
     with gw.db.transaction() as session:
         recompute_period(session, current, now)
+        session.execute(update(OutboundSms).values(status="suppressed", failure_reason="demo",
+                                                   next_attempt_at=None))
         for email, role in DEMO_USERS:
-            create_user(session, email, DEMO_PASSWORD, role=role, province_code=None, now=now)
+            create_user(session, email, password, role=role, province_code=None, now=now)
         audit(session, None, "demo.load", f"seed {seed}", now, quarters=[*past, current])
+    logins = logins_file(settings.database_url)
+    logins.write_text("".join(f"{email} {password} {role}\n" for email, role in DEMO_USERS))
+    logins.chmod(0o600)
     return [f"  demo dataset      : loaded (seed {seed}): {', '.join(past)} and {current}",
-            *login_lines()]
+            *login_lines(settings.database_url)]
 
 
 def _play(app: Any, gw: GatewayState, seed: int) -> None:
@@ -115,6 +125,14 @@ def _play(app: Any, gw: GatewayState, seed: int) -> None:
         drain()
 
 
-def login_lines() -> list[str]:
-    return [f"  demo login        : {email} / {DEMO_PASSWORD} ({role})"
-            for email, role in DEMO_USERS]
+def logins_file(database_url: str) -> Path:
+    return Path(database_url.removeprefix("sqlite:///")).parent / "demo-logins.txt"
+
+
+def login_lines(database_url: str) -> list[str]:
+    try:
+        lines = logins_file(database_url).read_text().splitlines()
+    except OSError:
+        return ["  demo login        : (demo-logins.txt is gone: `user create` makes accounts)"]
+    return [f"  demo login        : {email} / {password} ({role})"
+            for email, password, role in (line.split() for line in lines if line.strip())]

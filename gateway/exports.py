@@ -1,8 +1,9 @@
 """Tables as files: CSV (UTF-8 with a BOM, so Excel reads accents) and XLSX (openpyxl).
 
-Rules: a cell that a spreadsheet would run as a formula (text starting with = + - @, a tab or a
-carriage return: citizens' feedback is free text) is written as text with a leading apostrophe;
-numbers stay numbers; None is an empty cell. No number is ever added here: tables come from
+Rules: control characters (a GSM escape in an SMS) become spaces; a cell that a spreadsheet
+would run as a formula (text starting with = + - @, a tab or a carriage return: citizens'
+feedback is free text) is written as text with a leading apostrophe; numbers stay numbers; times
+are in Africa/Lubumbashi; None is an empty cell. No number is ever added here: tables come from
 pages that never hold one.
 """
 
@@ -16,6 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+from scoring.periods import LOCAL_TZ
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -34,9 +38,9 @@ def _cell(value: Any) -> Any:
         return "yes" if value else "no"
     if isinstance(value, int | float):
         return value
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="minutes")
-    text = str(value)
+    if isinstance(value, datetime):  # in Goma/Bunia time, as on the pages
+        return value.astimezone(LOCAL_TZ).isoformat(timespec="minutes")
+    text = ILLEGAL_CHARACTERS_RE.sub(" ", str(value))  # control characters: XML cannot hold them
     return "'" + text if text.startswith(_FORMULA) else text
 
 

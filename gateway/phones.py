@@ -46,7 +46,7 @@ def pseudonym(e164: str, key: str) -> str:
     return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()
 
 
-_NUMBERISH = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+_NUMBERISH = re.compile(r"\+?\d[\d\s().,/_-]{6,}\d")
 MASK = "[numero]"
 
 

@@ -43,6 +43,7 @@ from gateway.accounts import (
     change_password,
     close_session,
     open_session,
+    record_failure,
     staff_for,
     throttled,
 )
@@ -180,12 +181,21 @@ def password() -> BaseResponse | str:
         elif len(new) < MIN_PASSWORD:
             error = _("A password has at least %(n)d characters.", n=MIN_PASSWORD)
         else:
-            try:
-                with gw.db.transaction() as session:
-                    change_password(session, staff.id, request.form.get("current", ""), new, now)
-                    audit(session, staff, "password.change", staff.email, now)
-            except AccountError:
-                error = _("The current password is wrong.")
+            with gw.db.transaction() as session:
+                if throttled(session, gw.settings.secret_key, staff.email, _address(), now):
+                    error = _("Too many attempts. Wait a few minutes and try again.")
+            if error is None:
+                try:
+                    with gw.db.transaction() as session:
+                        change_password(session, staff.id, request.form.get("current", ""), new,
+                                        now)
+                        audit(session, staff, "password.change", staff.email, now)
+                except AccountError:
+                    error = _("The current password is wrong.")
+                    with gw.db.transaction() as session:  # guesses count as failed logins
+                        record_failure(session, gw.settings.secret_key, staff.email,
+                                       _address(), now)
+                        audit(session, staff, "password.change_failed", staff.email, now)
         if error is None:  # every session ended, this one too: log in again
             response = redirect(url_for("staff.login"))
             response.delete_cookie(COOKIE, path="/staff")

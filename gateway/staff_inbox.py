@@ -85,6 +85,8 @@ def inbox() -> str:
 
 
 def _feedback_or_404(feedback_id: int) -> Feedback:
+    if feedback_id >= 2**31:
+        abort(404)
     allowed = _allowed_places()
     with current_gateway().db.session() as session:
         item = session.get(Feedback, feedback_id)
@@ -111,7 +113,7 @@ def tag(feedback_id: int) -> BaseResponse:
         assert item is not None
         item.tags = tags
         audit(session, staff, "feedback.tag", f"#{feedback_id}", now, tags=tags)
-    return redirect(request.form.get("back") or url_for("staff_inbox.inbox"))
+    return redirect(url_for("staff_inbox.inbox", status="all"))
 
 
 @bp.post("/feedback/<int:feedback_id>/answer")
@@ -188,5 +190,8 @@ def flag_rows(period: str) -> list[tuple[str, str, datetime, datetime, str]]:
 @bp.get("/flags")
 @login_required()
 def flags() -> str:
+    staff = current_staff()
+    if staff is not None and staff.province_code:
+        abort(403)  # flags name cells of every province
     period = _period_arg()
     return render_template("staff/flags.html", period=period, items=flag_rows(period))

@@ -34,7 +34,7 @@ from gateway.quarters import LOCKED, LifecycleError, latest_snapshot, lock, move
 from gateway.scores import period_items
 from gateway.staff import current_staff, load_staff, login_required, staff_headers
 from gateway.state import current_gateway
-from scoring.periods import PERIOD_RE, quarter_of
+from scoring.periods import PERIOD_RE, quarter_bounds, quarter_of
 
 bp = Blueprint("staff_scores", __name__, url_prefix="/staff")
 bp.before_request(load_staff)
@@ -56,7 +56,11 @@ class Quarter:
 
 def _period_arg() -> str:
     period = request.args.get("period") or quarter_of(datetime.now(UTC))
-    if not PERIOD_RE.match(period):
+    if not PERIOD_RE.fullmatch(period):
+        abort(400)
+    try:
+        quarter_bounds(period)
+    except (ValueError, OverflowError):
         abort(400)
     return period
 

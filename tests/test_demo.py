@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from gateway.models import Answer, Feedback, Period, StaffUser, UssdSession
+from gateway.models import Answer, Feedback, OutboundSms, Period, StaffUser, UssdSession
 from tests.test_staff_accounts import log_in
 
 
@@ -20,7 +21,9 @@ def test_the_demo_fills_every_page_once_and_is_labelled(make_app: Any,
         assert "not loaded (only into the embedded SQLite database)" in result.output
         return
     assert "demo dataset      : loaded (seed 2026)" in result.output
-    assert "demo-reviewer@example.org / demo-password-not-a-secret" in result.output
+    login = re.search(r"demo-reviewer@example.org / (\S+) \(reviewer\)", result.output)
+    assert login is not None
+    password = login.group(1)
     with app.extensions["gateway"].db.session() as session:
         statuses = dict(session.execute(select(Period.code, Period.status)).all())
         assert sorted(statuses.values()) == ["in_review", "locked", "open", "open"]
@@ -28,13 +31,14 @@ def test_the_demo_fills_every_page_once_and_is_labelled(make_app: Any,
         assert session.scalar(select(func.count()).select_from(Feedback)) == 6
         assert session.scalar(select(func.count()).select_from(StaffUser)) == 3
         answers = session.scalar(select(func.count()).select_from(Answer))
+        assert {m.status for m in session.scalars(select(OutboundSms))} == {"suppressed"}
     again = runner.invoke(args=["demo", "load", "--answers", "1500"])
-    assert "loaded earlier" in again.output and "demo-admin@example.org" in again.output
+    assert "loaded earlier" in again.output
+    assert f"demo-admin@example.org / {password}" in again.output
     with app.extensions["gateway"].db.session() as session:
         assert session.scalar(select(func.count()).select_from(Answer)) == answers
     client = app.test_client()
-    assert log_in(client, "demo-reviewer@example.org",
-                  "demo-password-not-a-secret").status_code == 302
+    assert log_in(client, "demo-reviewer@example.org", password).status_code == 302
     for page in ("/staff/", "/staff/scores?level=province", "/staff/funnel", "/staff/feedback",
                  "/staff/quarters"):
         html = client.get(page).get_data(as_text=True)

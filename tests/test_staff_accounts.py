@@ -189,3 +189,35 @@ def test_login_never_redirects_off_site(app: Any, target: str) -> None:
     create(app, "reviewer@goma.example", "reviewer")
     response = log_in(app.test_client(), "reviewer@goma.example", next=target)
     assert response.headers["Location"] == "/staff/"
+
+
+def test_nobody_can_lock_a_reviewer_out_from_another_address(app: Any) -> None:
+    create(app, "reviewer@goma.example", "reviewer")
+    attacker = app.test_client()
+    for _ in range(6):
+        token = csrf(attacker)
+        attacker.post("/staff/login", data={"email": "reviewer@goma.example",
+                                            "password": "guess guess guess", "csrf_token": token},
+                      environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert log_in(app.test_client(), "reviewer@goma.example").status_code == 302
+
+
+def test_password_change_guesses_are_throttled_and_audited(app: Any) -> None:
+    create(app, "reviewer@goma.example", "reviewer")
+    client = app.test_client()
+    log_in(client, "reviewer@goma.example")
+    token = csrf(client, "/staff/password")
+    codes = [client.post("/staff/password", data={
+        "csrf_token": token, "current": f"guess number {i}", "new": "a new long secret",
+        "confirm": "a new long secret"}).status_code for i in range(6)]
+    assert codes == [400] * 6
+    right = client.post("/staff/password", data={
+        "csrf_token": token, "current": PASSWORD, "new": "a new long secret",
+        "confirm": "a new long secret"})
+    assert right.status_code == 400 and "Trop de tentatives" in right.get_data(as_text=True)
+    assert actions(app).count("password.change_failed") == 5
+
+
+def test_an_admin_is_never_limited_to_a_province(app: Any) -> None:
+    result = create(app, "admin@bunia.example", "admin", province="CD54")
+    assert result.exit_code == 1 and "every province" in result.output

@@ -3,6 +3,7 @@ vault, close), the USSD funnel and the integrity flags."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from sqlalchemy import select
@@ -126,3 +127,29 @@ def test_every_table_exports_as_csv_and_xlsx_with_the_same_rows(make_app: Any,
         exports = [a for a in session.scalars(select(AuditEvent.action))
                    if a.startswith("export.")]
     assert len(exports) == 11
+
+
+def test_odd_input_gets_a_clear_answer_never_a_500(make_app: Any, fake_at: Any) -> None:
+    from openpyxl import load_workbook
+
+    app = make_app(**at_env(fake_at))
+    sms = app.test_client()
+    odd = "AVIS un \x1b escape et 099_123_4567 ou +243,991,234,567"
+    sms.post(SMS_URL, data=sms_form(PHONE, odd))
+    staff = _staff(app, "analyst@goma.example")
+    for path in ("/staff/funnel?period=0000Q1", "/staff/export/funnel.csv?period=9999Q4",
+                 "/staff/scores?period=2026Q1%0A", "/staff/export/overview.xlsx?period=0000Q4"):
+        assert staff.get(path).status_code == 400, path
+    token = csrf(staff, "/staff/feedback")
+    huge = "/staff/feedback/99999999999999999999999/close"
+    assert staff.post(huge, data={"csrf_token": token}).status_code == 404
+    export = staff.get("/staff/export/feedback.xlsx?status=all")
+    assert export.status_code == 200
+    sheet = load_workbook(io.BytesIO(export.get_data()), read_only=True).active
+    assert sheet is not None
+    text = " ".join(str(c) for row in sheet.iter_rows(values_only=True) for c in row if c)
+    assert "un   escape" in text or "un  escape" in text
+    for digits in ("123_4567", "991,234,567"):
+        assert digits not in text
+    province = _staff(app, "ituri@bunia.example", province="CD54")
+    assert province.get("/staff/flags").status_code == 403
