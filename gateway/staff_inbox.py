@@ -14,7 +14,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -37,6 +37,7 @@ bp.after_request(staff_headers)
 STATUSES = ("new", "answered", "closed")
 CATEGORIES = ("feedback", "complaint")
 MAX_TAGS = 8
+ACTIVE_SECONDS = 180  # operators end a USSD session after about three minutes
 
 
 def _allowed_places() -> set[str] | None:
@@ -157,13 +158,21 @@ def close(feedback_id: int) -> BaseResponse:
 
 
 def funnel_rows(period: str) -> tuple[list[tuple[str, str, int, int, int]], int]:
-    """(last screen, language, sessions, finished there, dropped there), and all sessions."""
+    """(last screen, language, sessions, finished there, dropped there), and all sessions.
+
+    A session the caller continued later (Continue on the next dial) did not stop there: only the
+    session that carried on counts. A session still in progress (a hop within the operator's
+    three minutes) has not stopped either."""
     start, end = quarter_bounds(period)
+    active_since = datetime.now(UTC) - timedelta(seconds=ACTIVE_SECONDS)
+    continued = select(UssdSession.resumed_from).where(UssdSession.resumed_from.is_not(None))
     with current_gateway().db.session() as session:
         rows = session.execute(
             select(UssdSession.last_node, UssdSession.language, func.count(),
                    func.sum(case((UssdSession.ended.is_(True), 1), else_=0)))
-            .where(UssdSession.started_at >= start, UssdSession.started_at < end)
+            .where(UssdSession.started_at >= start, UssdSession.started_at < end,
+                   UssdSession.session_id.not_in(continued),
+                   (UssdSession.ended.is_(True)) | (UssdSession.updated_at < active_since))
             .group_by(UssdSession.last_node, UssdSession.language)).all()
     total = sum(int(n) for _, _, n, _ in rows) or 1
     table = sorted(((node, language or "?", int(n), int(done or 0), int(n) - int(done or 0))

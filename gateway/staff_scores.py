@@ -34,6 +34,7 @@ from gateway.quarters import LOCKED, LifecycleError, latest_snapshot, lock, move
 from gateway.scores import period_items
 from gateway.staff import current_staff, load_staff, login_required, staff_headers
 from gateway.state import current_gateway
+from scoring.aggregate import recompute_period
 from scoring.periods import PERIOD_RE, quarter_bounds, quarter_of
 
 bp = Blueprint("staff_scores", __name__, url_prefix="/staff")
@@ -203,7 +204,11 @@ def lock_quarter(period: str) -> BaseResponse | str:
         row = session.scalars(select(Period).where(Period.code == period)).first()
         if row is None:
             abort(404)
+        status = row.status
+        # What lock() will freeze: the same recompute, then rolled back (nothing is written).
+        recompute_period(session, period, datetime.now(UTC))
         items = period_items(session, period, gw.method)
+        session.rollback()
         flags = session.scalar(select(func.count()).select_from(IntegrityFlag)
                                .where(IntegrityFlag.period == period)) or 0
     summary = {
@@ -216,8 +221,9 @@ def lock_quarter(period: str) -> BaseResponse | str:
         "thresholds": gw.method.thresholds(),
         "pushes": len(gw.settings.rbf_webhook_urls),
     }
-    return render_template("staff/lock.html", period=period, status=row.status,
-                           summary=summary)
+    ended = datetime.now(UTC) >= quarter_bounds(period)[1]
+    return render_template("staff/lock.html", period=period, status=status,
+                           summary=summary, ended=ended)
 
 
 def _push_and_announce(period: str, version: int) -> None:

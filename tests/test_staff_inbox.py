@@ -4,11 +4,13 @@ vault, close), the USSD funnel and the integrity flags."""
 from __future__ import annotations
 
 import io
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from gateway.models import AuditEvent, Feedback
+from gateway.models import AuditEvent, Feedback, UssdSession
 from tests.africastalking import SMS_URL, first_time_goma_police, play, sms_form
 from tests.conftest import at_env
 from tests.test_staff_accounts import create, csrf, log_in
@@ -82,8 +84,18 @@ def test_the_funnel_counts_where_sessions_stop(app: Any) -> None:
     play(client, "+243991230012", first_time_goma_police(), hops=3)
     staff = _staff(app, "analyst@goma.example")
     html = staff.get("/staff/funnel").get_data(as_text=True)
+    assert "<td>province</td>" not in html  # still within the operator's three minutes
+    with app.extensions["gateway"].db.transaction() as session:  # ... and now long after
+        session.execute(update(UssdSession).where(UssdSession.ended.is_(False))
+                        .values(updated_at=datetime.now(UTC) - timedelta(minutes=10)))
+    html = staff.get("/staff/funnel").get_data(as_text=True)
     assert "Abandonnées là" in html
-    assert "<td>province</td>" in html or "<td>territory</td>" in html
+    row = re.search(r"<tr><td>(\w+)</td><td>fr</td><td class=\"num\">2</td>"
+                    r"<td class=\"num\">0</td><td class=\"num\">2</td>", html)
+    assert row is not None and row.group(1) in ("province", "territory")
+    finished = re.search(r"<td class=\"num\">1</td><td class=\"num\">1</td>"
+                         r"<td class=\"num\">0</td>", html)
+    assert finished is not None
 
 
 def test_the_flags_page_lists_the_quarters_flags(app: Any) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 from typing import Any
 
 import pytest
@@ -93,6 +95,8 @@ def test_a_reviewer_reviews_confirms_and_locks(scored: Any) -> None:
                        data={"csrf_token": token}).status_code == 302
     confirm = client.get("/staff/quarters/2026Q3/lock").get_data(as_text=True)
     assert "Ce qui sera figé" in confirm and 'id="lock-items"' in confirm
+    assert "pas encore terminé" not in confirm  # 2026Q3 has ended
+    previewed = int(re.search(r'id="lock-items">(\d+)<', confirm).group(1))  # type: ignore[union-attr]
     wrong = client.post("/staff/quarters/2026Q3/lock", data={"csrf_token": token,
                                                             "confirm": "2026Q2"})
     assert wrong.status_code == 302
@@ -104,8 +108,9 @@ def test_a_reviewer_reviews_confirms_and_locks(scored: Any) -> None:
     assert done.status_code == 302
     with scored.extensions["gateway"].db.session() as session:
         assert session.scalar(select(Period.status).where(Period.code == "2026Q3")) == "locked"
-        assert session.scalars(select(Snapshot.version).where(Snapshot.period == "2026Q3")) \
-            .one() == 1
+        snapshot = session.scalars(select(Snapshot).where(Snapshot.period == "2026Q3")).one()
+        assert snapshot.version == 1
+        assert len(json.loads(snapshot.document)["items"]) == previewed  # as announced
         actions = list(session.scalars(select(AuditEvent.action)))
     assert "quarter.review" in actions and "quarter.lock" in actions
     html = client.get("/staff/scores?period=2026Q3&type=police&level=province") \
