@@ -67,6 +67,23 @@ def province_of_unit() -> Subquery:
             .outerjoin(grand, grand.id == parent.parent_id)).subquery()
 
 
+def province_of_location(session: Session, province: str) -> list[int]:
+    """Ids of the province and every place under it."""
+    rows = session.execute(select(Location.id, Location.code, Location.parent_id)).all()
+    children: dict[int | None, list[int]] = {}
+    root = None
+    for pk, code, parent in rows:
+        children.setdefault(parent, []).append(pk)
+        if code == province:
+            root = pk
+    found, stack = [], [root] if root is not None else []
+    while stack:
+        pk = stack.pop()
+        found.append(pk)
+        stack.extend(children.get(pk, []))
+    return found
+
+
 def overview(session: Session, period: str, province: str | None = None) -> Overview:
     start, end = quarter_bounds(period)
     status = session.scalar(select(Period.status).where(Period.code == period)) or "open"
@@ -97,8 +114,11 @@ def overview(session: Session, period: str, province: str | None = None) -> Over
                          key=lambda row: row.language)
     sms = session.scalar(select(func.count()).select_from(SmsInbound).where(
         SmsInbound.received_at >= start, SmsInbound.received_at < end))
-    feedback_new = session.scalar(select(func.count()).select_from(Feedback).where(
-        Feedback.status == "new"))
+    new_feedback = select(func.count()).select_from(Feedback).where(Feedback.status == "new")
+    if province:
+        in_province = province_of_location(session, province)
+        new_feedback = new_feedback.where(Feedback.location_id.in_(in_province))
+    feedback_new = session.scalar(new_feedback)
     return Overview(
         period=period, status=status, respondents=int(respondents or 0),
         answers=int(answer_count or 0),

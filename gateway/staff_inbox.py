@@ -66,6 +66,8 @@ def feedback_rows() -> Sequence[tuple[Feedback, str | None, str | None]]:
         query = query.where(Feedback.category == category)
     if language:
         query = query.where(Feedback.language == language[:8])
+    if allowed is not None:  # in SQL, before the limit: the newest of this province
+        query = query.where(Location.code.in_(sorted(allowed)))
     with current_gateway().db.session() as session:
         rows = [(item, place, code) for item, place, code in session.execute(query).all()
                 if allowed is None or code in allowed]

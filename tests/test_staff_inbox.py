@@ -70,6 +70,9 @@ def test_a_province_account_does_not_see_another_provinces_feedback(make_app: An
     sms.post(SMS_URL, data=sms_form(PHONE, "AVIS tout va bien a Goma"))
     staff = _staff(app, "ituri@bunia.example", province="CD54")
     assert "tout va bien" not in staff.get("/staff/feedback").get_data(as_text=True)
+    assert '<dd id="feedback-new">0</dd>' in staff.get("/staff/").get_data(as_text=True)
+    everyone = _staff(app, "analyst@goma.example")
+    assert '<dd id="feedback-new">1</dd>' in everyone.get("/staff/").get_data(as_text=True)
     with app.extensions["gateway"].db.session() as session:
         feedback_id = session.scalars(select(Feedback.id)).one()
     token = csrf(staff, "/staff/feedback")
