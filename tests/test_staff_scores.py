@@ -22,7 +22,7 @@ PERIODS = ("2026Q2", "2026Q3")
 def scored(app: Any) -> Any:
     runner = app.test_cli_runner()
     for i, period in enumerate(PERIODS):
-        assert runner.invoke(args=["synth", "--period", period, "--answers", "6000",
+        assert runner.invoke(args=["synth", "--period", period, "--answers", "2500",
                                    "--seed", str(7 + i)]).exit_code == 0
         assert runner.invoke(args=["scores", "recompute", "--period", period]).exit_code == 0
     create(app, "reviewer@goma.example", "reviewer")
