@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, request
+from sqlalchemy import select
 
 from gateway.accounts import audit
 from gateway.dashboard import overview
 from gateway.exports import Table, to_csv, to_xlsx
+from gateway.models import AuditEvent, Period
 from gateway.staff import current_staff, load_staff, login_required, staff_headers
 from gateway.staff_inbox import feedback_rows, flag_rows, funnel_rows
 from gateway.staff_scores import _filtered, _period_arg, load_quarter
@@ -57,6 +59,9 @@ def _funnel(period: str) -> tuple[Table, str]:
 
 
 def _flags(period: str) -> tuple[Table, str]:
+    staff = current_staff()
+    if staff is not None and staff.province_code:
+        abort(403)  # flags name cells of every province, as on the page
     return Table("flags", ["kind", "subject", "from", "to", "detail"],
                  [list(row) for row in flag_rows(period)]), f"flags-{period}"
 
@@ -82,8 +87,34 @@ def _overview(period: str) -> tuple[Table, str]:
                               "ussd_sessions", "completed"], rows), f"overview-{period}"
 
 
-TABLES = {"scores": _scores, "funnel": _funnel, "flags": _flags, "feedback": _feedback,
-          "overview": _overview}
+def _benchmark(period: str) -> tuple[Table, str]:
+    table, name = _scores(period)
+    ranked = sorted(table.rows, key=lambda r: (r[11] is None, -(r[11] or 0), str(r[6])))
+    rows = [[i + 1 if r[11] is not None else None, *r] for i, r in enumerate(ranked)]
+    return Table("benchmark", ["rank", *table.headers], rows), name.replace("scores", "benchmark")
+
+
+def _quarters(_period: str) -> tuple[Table, str]:
+    with current_gateway().db.session() as session:
+        rows = [[p.code, p.status, p.opened_at, p.review_at, p.locked_at, p.snapshot_version]
+                for p in session.scalars(select(Period).order_by(Period.code.desc()))]
+    return Table("quarters", ["quarter", "status", "opened", "in_review_since", "locked",
+                              "snapshot_version"], rows), "quarters"
+
+
+def _audit(_period: str) -> tuple[Table, str]:
+    staff = current_staff()
+    if staff is None or not staff.is_admin:
+        abort(403)
+    with current_gateway().db.session() as session:
+        rows = [[e.at, e.actor, e.action, e.subject]
+                for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())
+                                         .limit(10_000))]
+    return Table("audit", ["at", "actor", "action", "subject"], rows), "audit-log"
+
+
+TABLES = {"scores": _scores, "benchmark": _benchmark, "funnel": _funnel, "flags": _flags,
+          "feedback": _feedback, "overview": _overview, "quarters": _quarters, "audit": _audit}
 
 
 @bp.get("/export/<table>.<fmt>")
