@@ -15,6 +15,7 @@ Rules:
 
 from __future__ import annotations
 
+import logging
 import random
 import secrets
 from datetime import UTC, datetime
@@ -99,7 +100,18 @@ def load(gw: GatewayState, app: Any, seed: int = 2026, answers: int = 12_000) ->
 
 
 def _play(app: Any, gw: GatewayState, seed: int) -> None:
-    """Callers of the current quarter, through the real webhooks: completed, dropped, by SMS."""
+    """Callers of the current quarter, through the real webhooks: completed, dropped, by SMS
+    (without an access-log line per hop: `make run` prints the demo logins right after)."""
+    access = logging.getLogger("gateway.access")
+    level = access.level
+    access.setLevel(logging.WARNING)
+    try:
+        _calls(app, gw, seed)
+    finally:
+        access.setLevel(level)
+
+
+def _calls(app: Any, gw: GatewayState, seed: int) -> None:
     token = gw.settings.webhook_token
     rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not a secret
     client = app.test_client()
