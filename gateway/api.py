@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from gateway.dhis2 import data_values, to_csv
 from gateway.models import ApiToken, Cell, InstitutionUnit, Location, Period
 from gateway.openapi import openapi_document
+from gateway.places import Tree, place_tree, subtree
 from gateway.quarters import LOCKED, latest_snapshot
 from gateway.scores import period_items
 from gateway.state import current_gateway
@@ -74,19 +75,6 @@ def require_token(view: F) -> F:
     return cast(F, wrapper)
 
 
-def _subtree(locations: list[tuple[str, str | None]], root: str) -> set[str]:
-    """Codes of `root` and every place under it."""
-    children: dict[str | None, list[str]] = {}
-    for code, parent in locations:
-        children.setdefault(parent, []).append(code)
-    found, stack = set(), [root]
-    while stack:
-        code = stack.pop()
-        found.add(code)
-        stack.extend(children.get(code, []))
-    return found
-
-
 @dataclass
 class Published:
     """A quarter's items as this token may see them, and the header that goes with them."""
@@ -94,16 +82,13 @@ class Published:
     head: dict[str, Any]
     items: list[dict[str, Any]]
     allowed: set[str] | None  # place codes of the token's province, or None for all
-    tree: list[tuple[str, str | None]]
+    tree: Tree
 
 
-def _scope(session: Session, token: ApiToken) -> tuple[list[tuple[str, str | None]],
-                                                          set[str] | None]:
-    """The place tree as (code, parent code), and the codes this token may see (None: all)."""
-    codes = dict(session.execute(select(Location.id, Location.code)).all())
-    tree = [(code, codes.get(parent) if parent else None)
-            for code, parent in session.execute(select(Location.code, Location.parent_id))]
-    return tree, (_subtree(tree, token.province_code) if token.province_code else None)
+def _scope(session: Session, token: ApiToken) -> tuple[Tree, set[str] | None]:
+    """The place tree, and the codes this token may see (None: all)."""
+    tree = place_tree(session)
+    return tree, (subtree(tree, token.province_code) if token.province_code else None)
 
 
 def _published(token: ApiToken, period: str) -> Published | Response:
@@ -199,7 +184,7 @@ def scores() -> Response:
         return published
     if location is not None and published.allowed is not None and location not in published.allowed:
         return problem(403, "this token is limited to another province", "location")
-    wanted = _subtree(published.tree, location) if location is not None else None
+    wanted = subtree(published.tree, location) if location is not None else None
     items = [
         item for item in published.items
         if (kind is None or item["type"] == kind)

@@ -230,8 +230,7 @@ def sweep_command() -> None:
 
     gw = current_gateway()
     sent = sweep_dirty_cells(database=gw.db, queue=gw.queue)
-    if hasattr(gw.queue, "drain"):
-        gw.queue.drain()
+    gw.queue.drain()
     click.echo(f"{sent} dirty cells enqueued")
 
 
@@ -430,8 +429,7 @@ def quarter_lock(period: str, broadcast: bool) -> None:
         raise SystemExit(1) from exc
     for pk in pushes:
         gw.queue.enqueue(DELIVER, pk, job_id=f"delivery-{pk}")
-    if hasattr(gw.queue, "drain"):
-        gw.queue.drain()
+    gw.queue.drain()
     click.echo(f"{period}: locked, snapshot version {version}, sha256 {digest}")
     if pushes:
         click.echo(f"{len(pushes)} pushes to the RBF engine queued (see `deliveries list`)")
@@ -453,8 +451,7 @@ def _broadcast(gw: GatewayState, period: str) -> None:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from exc
     outbox.enqueue(gw.queue, queued)
-    if hasattr(gw.queue, "drain"):
-        gw.queue.drain()
+    gw.queue.drain()
     click.echo(f"{period}: result messages queued for {len(queued)} citizens "
                "(already queued ones are not queued twice; see `sms outbox`)")
 
@@ -500,8 +497,7 @@ def sms_send_due() -> None:
 
     gw = current_gateway()
     count = outbox.enqueue_due(gw.db, gw.queue, datetime.now(UTC), gw.settings)
-    if hasattr(gw.queue, "drain"):
-        gw.queue.drain()
+    gw.queue.drain()
     click.echo(f"{count} messages enqueued")
 
 
@@ -555,8 +551,7 @@ def feedback_reply(feedback_id: int, text: str) -> None:
         click.echo("this answer was already queued")
         return
     outbox.enqueue(gw.queue, [new_id])
-    if hasattr(gw.queue, "drain"):
-        gw.queue.drain()
+    gw.queue.drain()
     click.echo(f"answer to #{feedback_id} queued")
 
 

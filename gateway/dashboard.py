@@ -22,6 +22,7 @@ from gateway.models import (
     SmsInbound,
     UssdSession,
 )
+from gateway.places import places_under
 from scoring.periods import quarter_bounds
 
 
@@ -67,23 +68,6 @@ def province_of_unit() -> Subquery:
             .outerjoin(grand, grand.id == parent.parent_id)).subquery()
 
 
-def province_of_location(session: Session, province: str) -> list[int]:
-    """Ids of the province and every place under it."""
-    rows = session.execute(select(Location.id, Location.code, Location.parent_id)).all()
-    children: dict[int | None, list[int]] = {}
-    root = None
-    for pk, code, parent in rows:
-        children.setdefault(parent, []).append(pk)
-        if code == province:
-            root = pk
-    found, stack = [], [root] if root is not None else []
-    while stack:
-        pk = stack.pop()
-        found.append(pk)
-        stack.extend(children.get(pk, []))
-    return found
-
-
 def overview(session: Session, period: str, province: str | None = None) -> Overview:
     start, end = quarter_bounds(period)
     status = session.scalar(select(Period.status).where(Period.code == period)) or "open"
@@ -115,9 +99,10 @@ def overview(session: Session, period: str, province: str | None = None) -> Over
     sms = session.scalar(select(func.count()).select_from(SmsInbound).where(
         SmsInbound.received_at >= start, SmsInbound.received_at < end))
     new_feedback = select(func.count()).select_from(Feedback).where(Feedback.status == "new")
-    if province:
-        in_province = province_of_location(session, province)
-        new_feedback = new_feedback.where(Feedback.location_id.in_(in_province))
+    allowed = places_under(session, province)
+    if allowed is not None:
+        new_feedback = new_feedback.join(Location, Location.id == Feedback.location_id).where(
+            Location.code.in_(sorted(allowed)))
     feedback_new = session.scalar(new_feedback)
     return Overview(
         period=period, status=status, respondents=int(respondents or 0),

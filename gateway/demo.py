@@ -132,9 +132,7 @@ def _calls(app: Any, gw: GatewayState, seed: int) -> None:
                                               "text": "POLICE GOMA 3 2"})
         client.post(f"/at/{token}/sms", data={"from": phone, "to": "2026",
                                               "id": f"DEMO-F{n}", "text": text})
-    drain = getattr(gw.queue, "drain", None)
-    if drain is not None:
-        drain()
+    gw.queue.drain()
 
 
 def logins_file(database_url: str) -> Path:

@@ -49,6 +49,11 @@ class JobQueue(Protocol):
         `queue`: one of QUEUES."""
         ...
 
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait for the jobs this process runs itself (CLI commands, tests); RQ's are the
+        worker's."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -143,6 +148,9 @@ class RedisJobQueue:
             log.warning("scheduling %s failed; the next tick retries", job_id)
             return False
         return True
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Nothing runs here: the RQ worker runs the jobs, when it runs."""
 
     def ping(self) -> bool:
         try:

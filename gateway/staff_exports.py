@@ -17,6 +17,7 @@ from gateway.accounts import audit
 from gateway.dashboard import overview
 from gateway.exports import Table, to_csv, to_xlsx
 from gateway.models import AuditEvent, Period
+from gateway.places import places_under
 from gateway.staff import current_staff, load_staff, login_required, staff_headers
 from gateway.staff_inbox import feedback_rows, flag_rows, funnel_rows
 from gateway.staff_scores import _filtered, _period_arg, load_quarter
@@ -33,7 +34,7 @@ def _scores(period: str) -> tuple[Table, str]:
     staff = current_staff()
     assert staff is not None
     with current_gateway().db.session() as session:
-        quarter = load_quarter(session, period, staff.province_code)
+        quarter = load_quarter(session, period, places_under(session, staff.province_code))
     rows, kind, level = _filtered(quarter.items)
     out = []
     for item in rows:

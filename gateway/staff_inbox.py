@@ -23,11 +23,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from gateway import outbox
 from gateway.accounts import audit
-from gateway.api import _subtree
 from gateway.feedback import CannotReply, answer_feedback
 from gateway.models import Feedback, IntegrityFlag, Location, UssdSession
+from gateway.places import places_under
 from gateway.staff import current_staff, load_staff, login_required, staff_headers
-from gateway.staff_scores import _period_arg, _tree
+from gateway.staff_scores import _period_arg
 from gateway.state import current_gateway
 from scoring.periods import quarter_bounds
 
@@ -43,10 +43,8 @@ ACTIVE_SECONDS = 180  # operators end a USSD session after about three minutes
 def _allowed_places() -> set[str] | None:
     staff = current_staff()
     assert staff is not None
-    if not staff.province_code:
-        return None
     with current_gateway().db.session() as session:
-        return _subtree(_tree(session), staff.province_code)
+        return places_under(session, staff.province_code)
 
 
 def feedback_rows() -> Sequence[tuple[Feedback, str | None, str | None]]:

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from gateway.accounts import audit
-from gateway.api import _subtree
 from gateway.models import INSTITUTION_TYPES, IntegrityFlag, Location, Period
+from gateway.places import places_under
 from gateway.quarters import LOCKED, LifecycleError, latest_snapshot, lock, move_to_review
 from gateway.scores import period_items
 from gateway.staff import current_staff, load_staff, login_required, staff_headers
@@ -66,7 +66,8 @@ def _period_arg() -> str:
     return period
 
 
-def load_quarter(session: Session, period: str, province: str | None) -> Quarter:
+def load_quarter(session: Session, period: str, allowed: set[str] | None) -> Quarter:
+    """A quarter's items, only those of the `allowed` places when given (`places_under`)."""
     row = session.scalars(select(Period).where(Period.code == period)).first()
     status = row.status if row else "open"
     if row is not None and row.status == LOCKED:
@@ -79,17 +80,9 @@ def load_quarter(session: Session, period: str, province: str | None) -> Quarter
         gw = current_gateway()
         quarter = Quarter(period, status, True, None, None, gw.method.version,
                           period_items(session, period, gw.method))
-    if province:
-        tree = [(code, parent) for code, parent in _tree(session)]
-        allowed = _subtree(tree, province)
+    if allowed is not None:
         quarter.items = [i for i in quarter.items if i["location"]["code"] in allowed]
     return quarter
-
-
-def _tree(session: Session) -> list[tuple[str, str | None]]:
-    codes = dict(session.execute(select(Location.id, Location.code)).all())
-    return [(code, codes.get(parent) if parent else None)
-            for code, parent in session.execute(select(Location.code, Location.parent_id))]
 
 
 def _key(item: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -97,7 +90,7 @@ def _key(item: dict[str, Any]) -> tuple[str, str, str, str]:
     return (item["level"], item["location"]["code"], unit, item["type"])
 
 
-def _trends(session: Session, period: str, province: str | None,
+def _trends(session: Session, period: str, allowed: set[str] | None,
             keys: set[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str],
                                                           list[tuple[str, float | None]]]:
     """Each row's score in the quarters before `period` that have answers (oldest first)."""
@@ -105,7 +98,7 @@ def _trends(session: Session, period: str, province: str | None,
                                    .order_by(Period.code.desc()).limit(TREND_QUARTERS - 1)))
     trends: dict[tuple[str, str, str, str], list[tuple[str, float | None]]] = {k: [] for k in keys}
     for code in reversed(earlier):
-        scores = {_key(i): i.get("score") for i in load_quarter(session, code, province).items}
+        scores = {_key(i): i.get("score") for i in load_quarter(session, code, allowed).items}
         for key in keys:
             trends[key].append((code, scores.get(key)))
     return trends
@@ -136,12 +129,13 @@ def _table(*, ranked: bool) -> str:
     assert staff is not None
     period = _period_arg()
     with current_gateway().db.session() as session:
-        quarter = load_quarter(session, period, staff.province_code)
+        allowed = places_under(session, staff.province_code)
+        quarter = load_quarter(session, period, allowed)
         rows, kind, level = _filtered(quarter.items)
         if ranked:  # the Conseils de Securite compare scores; too few answers go last
             rows.sort(key=lambda i: (i["score"] is None, -(i["score"] or 0),
                                      i["location"]["name"]))
-        trends = _trends(session, period, staff.province_code, {_key(i) for i in rows})
+        trends = _trends(session, period, allowed, {_key(i) for i in rows})
     return render_template("staff/scores.html", quarter=quarter, rows=rows, kind=kind,
                            level=level, ranked=ranked, trends=trends, key=_key,
                            types=INSTITUTION_TYPES, levels=LEVEL_NAMES)
@@ -252,7 +246,7 @@ def scorecard(period: str, location: str) -> str:
         place = session.scalars(select(Location).where(Location.code == location)).first()
         if place is None:
             abort(404)
-        quarter = load_quarter(session, period, staff.province_code)
+        quarter = load_quarter(session, period, places_under(session, staff.province_code))
     items = {i["type"]: i for i in quarter.items
              if i["location"]["code"] == location and i["level"] != "unit"}
     units = [i for i in quarter.items if i["location"]["code"] == location

@@ -29,6 +29,9 @@ class RecordingQueue:
         self.jobs.append((func, args, job_id))
         return True
 
+    def drain(self, timeout=30.0):
+        pass
+
     def close(self):
         pass
 

@@ -123,6 +123,9 @@ class RecordingQueue:
         self.jobs.append((func, args, job_id))
         return True
 
+    def drain(self, timeout: float = 30.0) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
