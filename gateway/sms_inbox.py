@@ -228,7 +228,6 @@ class _Turn:
     def _rate_at(self, rating: dict[str, Any], words: str) -> None:
         """A locality the sender named, in a rating or answering a question (for a rating or
         for the results): one match goes on, several are offered by number, none asks again."""
-        kind = "results" if rating.get("for") == "results" else "rating"
         name = " ".join(w for w in words.split() if not w.isdigit())
         matches = match_place(name, self.ctx.directory.place_names)
         if not matches:  # a city or a territory: its localities are offered
@@ -239,12 +238,9 @@ class _Turn:
         elif not matches:
             # What they wrote is echoed (so they see what was not found), numbers masked.
             echo = redact_numbers(name or words)[:40].upper()
-            self._ask(kind, "locality", rating, "place_unknown", words=echo)
+            self._ask(_kind(rating), "locality", rating, "place_unknown", words=echo)
         else:
-            options = matches[:OPTIONS_SHOWN]
-            self._ask(kind, "place_choice", {**rating, "options": options},
-                      "ask_place_choice", options=self._numbered(
-                          [self._place_label_of(code) for code in options]))
+            self._offer_places(rating, matches)
 
     def _rate_in(self, rating: dict[str, Any], location_code: str) -> None:
         self.respondent.last_location_id = self.ctx.directory.location_ids.get(location_code)
@@ -256,9 +252,7 @@ class _Turn:
         elif len(units) == 1:
             self._store_rating(rating, units[0].code, location_code)
         else:
-            options = [u.code for u in units[:OPTIONS_SHOWN]]
-            self._ask("rating", "unit_choice", {**rating, "options": options},
-                      "ask_unit_choice", options=self._numbered([u.label for u in units]))
+            self._offer_units(rating, [u.code for u in units])
 
     def _store_rating(self, rating: dict[str, Any], unit_code: str, location_code: str) -> None:
         flow_indicators = self.ctx.grammar.rating_indicators
@@ -291,14 +285,12 @@ class _Turn:
 
     def _ask(self, kind: str, waiting_for: str, payload: dict[str, Any], reply_id: str,
              **values: Any) -> None:
-        stmt = insert_for(self.session, SmsPending).values(
-            respondent_id=self.respondent.id, waiting_for=waiting_for, payload=payload,
-            created_at=self.now,
-            expires_at=self.now + timedelta(hours=self.ctx.sms.follow_up_hours))
-        self.session.execute(stmt.on_conflict_do_update(
-            index_elements=["respondent_id"],
-            set_={"waiting_for": waiting_for, "payload": payload, "created_at": self.now,
-                  "expires_at": self.now + timedelta(hours=self.ctx.sms.follow_up_hours)}))
+        question = {"waiting_for": waiting_for, "payload": payload, "created_at": self.now,
+                    "expires_at": self.now + timedelta(hours=self.ctx.sms.follow_up_hours)}
+        stmt = insert_for(self.session, SmsPending).values(respondent_id=self.respondent.id,
+                                                           **question)
+        self.session.execute(stmt.on_conflict_do_update(index_elements=["respondent_id"],
+                                                        set_=question))
         self._reply(kind, f"asked_{waiting_for}", reply_id, **values)
 
     def _follow_up(self, pending: SmsPending, words: str) -> None:
@@ -331,14 +323,11 @@ class _Turn:
 
     def _place_chosen(self, payload: dict[str, Any], code: str) -> None:
         if code not in self.ctx.directory.place_names:  # an area was chosen: now its localities
-            options = self._localities_of(code)[:OPTIONS_SHOWN]
-            kind = "results" if payload.get("for") == "results" else "rating"
-            if len(options) == 1:
-                self._place_chosen(payload, options[0])
+            localities = self._localities_of(code)
+            if len(localities) == 1:
+                self._place_chosen(payload, localities[0])
             else:
-                self._ask(kind, "place_choice", {**payload, "options": options},
-                          "ask_place_choice", options=self._numbered(
-                              [self._place_label_of(c) for c in options]))
+                self._offer_places(payload, localities)
             return
         if payload.get("for") == "results":
             self.respondent.last_location_id = self.ctx.directory.location_ids.get(code)
@@ -349,15 +338,21 @@ class _Turn:
 
     def _re_ask(self, pending: SmsPending, payload: dict[str, Any]) -> None:
         options = [str(o) for o in payload.get("options", [])]
-        kind = "results" if payload.get("for") == "results" else "rating"
         if pending.waiting_for == "unit_choice":
-            labels = [self._unit_label(code) for code in options]
-            self._ask("rating", "unit_choice", payload, "ask_unit_choice",
-                      options=self._numbered(labels))
+            self._offer_units(payload, options)
         else:
-            labels = [self._place_label_of(code) for code in options]
-            self._ask(kind, "place_choice", payload, "ask_place_choice",
-                      options=self._numbered(labels))
+            self._offer_places(payload, options)
+
+    def _offer_places(self, payload: dict[str, Any], codes: list[str]) -> None:
+        options = codes[:OPTIONS_SHOWN]
+        self._ask(_kind(payload), "place_choice", {**payload, "options": options},
+                  "ask_place_choice",
+                  options=self._numbered([self._place_label_of(c) for c in options]))
+
+    def _offer_units(self, payload: dict[str, Any], codes: list[str]) -> None:
+        options = codes[:OPTIONS_SHOWN]
+        self._ask("rating", "unit_choice", {**payload, "options": options}, "ask_unit_choice",
+                  options=self._numbered([self._unit_label(c) for c in options]))
 
     # -- replies and labels --------------------------------------------------------------------
 
@@ -419,6 +414,11 @@ class _Turn:
     @staticmethod
     def _numbered(labels: list[str]) -> str:
         return ", ".join(f"{i}. {label}" for i, label in enumerate(labels[:OPTIONS_SHOWN], 1))
+
+
+def _kind(payload: dict[str, Any]) -> str:
+    """What a follow-up question is for, as the inbound row records it."""
+    return "results" if payload.get("for") == "results" else "rating"
 
 
 def keep_unhandled(session: Session, ctx: Context, msg: Inbound, now: datetime) -> bool:
