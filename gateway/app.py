@@ -3,11 +3,16 @@
 `create_app()` reads settings once, validates the flow against its catalog and the gazetteer in
 `config/` (refusing to start on a broken flow), and wires blueprints, CLI commands and the queue.
 It does not touch the database: each process connects lazily (fork-safe).
+
+Every request gets an id (`X-Request-Id`, see `gateway.logs`) and one access-log line, a JSON
+object with the method, the path (the webhook token masked as `***`), the route, the status and
+the duration; never a query string.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +27,7 @@ from flows.model import FlowError
 from gateway import (
     api,
     health,
+    logs,
     sms,
     staff,
     staff_exports,
@@ -37,13 +43,15 @@ from gateway.state import GatewayState
 
 GATEWAY_MESSAGES = {"unavailable", "bad_request", "limit_reached"}
 access_log = logging.getLogger("gateway.access")
+_WEBHOOK_PATH = re.compile(r"^/at/[^/]*")  # the token is the webhooks' only secret
+MAX_LOGGED_PATH = 200
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     if settings is None:
         settings = Settings.from_env(**overrides)
     announce_defaults(settings)
-    _configure_logging()
+    _configure_logging(settings.log_format)
     flow = load_flow(settings.config_dir)
     catalog = load_catalog(settings.config_dir)
     found = _checked(
@@ -81,15 +89,22 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     @app.before_request
     def _start_timer() -> None:
         g.started = time.perf_counter()
+        g.request_id = logs.request_id_from(request.headers.get(logs.REQUEST_ID_HEADER))
 
     @app.after_request
     def _headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Cache-Control", "no-store")
-        # Access log by route pattern: the webhook token in the path and query strings stay out.
+        request_id = g.get("request_id") or logs.request_id_from(None)
+        response.headers[logs.REQUEST_ID_HEADER] = request_id
+        # The path without its query string, the webhook token masked; the route pattern too.
         rule = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        path = _WEBHOOK_PATH.sub("/at/***", request.path)[:MAX_LOGGED_PATH]
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        access_log.info("%s %s %s %.1fms", request.method, rule, response.status_code, elapsed)
+        access_log.info(
+            "%s %s %s %.1fms", request.method, path, response.status_code, elapsed,
+            extra={"method": request.method, "path": path, "route": rule,
+                   "status": response.status_code, "duration_ms": round(elapsed, 1)})
         return response
 
     def log_exception(exc_info: Any) -> None:
@@ -156,11 +171,8 @@ def _checked(
     return tuple(found)
 
 
-def _configure_logging() -> None:
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # readyz checks the revision often
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(
-            level=logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        )
+def _configure_logging(log_format: str) -> None:
+    """JSON lines with request ids, numbers masked (`gateway.logs`), unless the host (gunicorn's
+    config, pytest) configured the root logger already. The RQ worker runs inside this app, so it
+    logs the same way."""
+    logs.configure(log_format)

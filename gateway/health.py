@@ -1,12 +1,18 @@
-"""Health endpoints: `/healthz` (the process answers) and `/readyz` (the database answers;
-Redis is reported, not required, because the database is the source of truth)."""
+"""Health endpoints: `/healthz` (the process answers), `/readyz` (the database answers; Redis is
+reported, not required, because the database is the source of truth) and `/metrics` (Prometheus,
+see `gateway.metrics`).
+
+None needs a login: they are for the platform's health checks and the operator's Prometheus on the
+private network (keep `/metrics` off the public proxy), and none shows personal data.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.metrics import exposition
 from gateway.migrate import current_revision, head_revision
 from gateway.queueing import RedisJobQueue
 from gateway.state import current_gateway
@@ -43,3 +49,9 @@ def readyz() -> Response:
     response = jsonify({"status": "ready" if ready else "not ready", "checks": checks})
     response.status_code = 200 if ready else 503
     return response
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    body, content_type = exposition(current_gateway(), request.headers.get("Accept"))
+    return Response(body, content_type=content_type)

@@ -16,7 +16,9 @@ Rules (DESIGN §4, §7):
 - sending is at least once: when AT accepted a message but the answer timed out, the retry sends
   it again (AT has no idempotency key), which a citizen may see as a duplicate;
 - delivery reports move `sent` to `delivered` or `failed`; `delivered` is final, whatever order
-  the reports come in.
+  the reports come in;
+- each recorded outcome is counted once it is committed: `gateway_sms_sent` (by kind of message),
+  `gateway_sms_failed` (final, or to be retried; a delivery report's failure is final).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flows.gsm import encoding_of
+from gateway import metrics
 from gateway.at_sms import (
     BLACKLISTED,
     AfricasTalkingSms,
@@ -259,6 +262,10 @@ def _record(db: Database, pk: int, *, status: str, code: int | None = None,
                 respondent.sms_opted_out_at = now
         session.flush()
         session.expunge(message)
+    if status == SENT:
+        metrics.sms_sent.labels(message.kind).inc()
+    elif status in (FAILED, QUEUED):
+        metrics.sms_failed.labels("true" if status == FAILED else "false").inc()
     if status != SENT:
         log.info("outbound SMS %d: %s (%s, attempt %d)", pk, status, reason or "-",
                  message.attempts)
@@ -312,6 +319,8 @@ def apply_report(session: Session, message_id: str, status: str, reason: str | N
     if status == "Success":
         message.status, message.failure_reason = DELIVERED, None
     elif status in _REPORT_FAILED:
+        if message.status != FAILED:
+            metrics.count_on_commit(session, metrics.sms_failed.labels("true"))
         message.status = FAILED
         message.failure_reason = (reason or status)[:100]
         if (reason or "").lower() == "userinblacklist":  # "UserInBlackList" in reports

@@ -6,6 +6,8 @@ Rules (DESIGN §7):
 - Short socket timeouts bound the wait on a stopped or hung Redis; after a failure the queue stops
   trying for a short cool-down, so a hung Redis costs one timeout, not one per hop.
 - With no `REDIS_URL` (embedded mode) jobs run in-process on one background thread, after the reply.
+- Failed enqueues are counted by queue and reason (`gateway_enqueue_failures`); in embedded mode
+  each job run is timed and its failure counted here, as the RQ worker does for its jobs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway import metrics
+
 if TYPE_CHECKING:
     from gateway.db import Database
     from gateway.settings import Settings
@@ -39,6 +43,9 @@ FAILURE_TTL = 600  # seconds: tracebacks may hold personal data
 JOB_TIMEOUT = 1800
 COOL_DOWN = 5.0
 DEFAULT_RETRY = (2, 10, 60)  # seconds before each retry of a failed job
+for _queue in QUEUES:  # series at 0 from the start
+    for _reason in metrics.ENQUEUE_FAILURE_REASONS:
+        metrics.enqueue_failures.labels(_queue, _reason)
 
 
 class JobQueue(Protocol):
@@ -94,6 +101,7 @@ class RedisJobQueue:
                 retry: Sequence[int] | None = None, queue: str = QUEUE_NAME) -> bool:
         if time.monotonic() < self._paused_until:
             self.failures += 1
+            metrics.enqueue_failures.labels(queue, "cool_down").inc()
             return False
         delays = list(retry or DEFAULT_RETRY)
         target = self.queues[queue]
@@ -112,6 +120,7 @@ class RedisJobQueue:
             return self._requeue_if_done(target, func, args, job_id, delays)
         except (RedisError, OSError) as exc:
             self.failures += 1
+            metrics.enqueue_failures.labels(queue, "redis_error").inc()
             self._paused_until = time.monotonic() + self.cool_down
             log.warning(
                 "enqueue %s failed (%s); the sweeper will retry it", job_id, type(exc).__name__
@@ -135,6 +144,7 @@ class RedisJobQueue:
         except (NoSuchJobError, DuplicateJobError):
             return True  # it went, or came back, meanwhile
         except (RedisError, OSError):
+            metrics.enqueue_failures.labels(target.name, "redis_error").inc()
             return False
         return True
 
@@ -145,6 +155,7 @@ class RedisJobQueue:
                                   failure_ttl=FAILURE_TTL,
                                   retry=Retry(max=3, interval=[10, 60, 300]))
         except (RedisError, OSError):
+            metrics.enqueue_failures.labels(self.queue.name, "redis_error").inc()
             log.warning("scheduling %s failed; the next tick retries", job_id)
             return False
         return True
@@ -213,11 +224,15 @@ class InProcessJobQueue:
     def _run(self, func: str, args: tuple[Any, ...], job_id: str) -> None:
         with self._lock:
             self._pending.discard(job_id)  # a change arriving from now on queues a fresh run
+        started = time.perf_counter()
         try:
             resolve(func)(*args, database=self.database, **self.extra.get(func, {}))
         except Exception:  # a failed job must not kill the runner; the dirty mark stays
             self.failures += 1
+            metrics.record_job(func, time.perf_counter() - started, failed=True)
             log.exception("in-process job %s failed; the sweeper will retry it", job_id)
+        else:
+            metrics.record_job(func, time.perf_counter() - started, failed=False)
 
     def _start_sweeper(self) -> None:
         with self._lock:

@@ -32,6 +32,7 @@ DEV_DEFAULTS = {
     "VAULT_KEY": "ZGV2LXZhdWx0LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24=",
 }
 ENVIRONMENTS = ("development", "test", "production")
+LOG_FORMATS = ("json", "text")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -67,6 +68,7 @@ class Settings:
     sms_max_per_day: int = 20  # inbound messages per sender and local day that get a reply
     rbf_webhook_urls: tuple[str, ...] = ()
     rbf_webhook_secret: str = ""
+    log_format: str = "json"  # JSON lines; "text" for local debugging
     defaults_used: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -127,6 +129,13 @@ class _Reader:
             self.invalid.append(f"{name} (at least {min_len} characters in production)")
         if self.production and value == DEV_DEFAULTS[name]:
             self.invalid.append(f"{name} (the development default may not be used in production)")
+        return value
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = (self.text(name) or default).lower()
+        if value not in allowed:
+            self.invalid.append(f"{name} (one of {', '.join(allowed)})")
+            return default
         return value
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
@@ -254,6 +263,7 @@ def _build(env: dict[str, str]) -> Settings:
         sms_max_per_day=r.integer("SMS_MAX_PER_DAY", 20, 1, 10_000),
         rbf_webhook_urls=r.webhook_urls(),
         rbf_webhook_secret=r.text("RBF_WEBHOOK_SECRET") or "",
+        log_format=r.choice("LOG_FORMAT", "json", LOG_FORMATS),
         defaults_used=tuple(r.used),
     )
     r.raise_if_wrong()

@@ -8,24 +8,76 @@ Rules:
   back empty is re-seeded at the next tick: losing Redis loses no score; the same tick schedules,
   under a fixed id, the job that moves the current quarter to review when it ends (RQ's scheduler
   runs it; the sweeper also checks, as a safety net);
-- jobs open their own database connection in the work horse (see `scoring.jobs`).
+- jobs open their own database connection in the work horse (see `scoring.jobs`);
+- every job run is timed and its failure counted (`gateway_job_seconds`, `gateway_job_failures`,
+  by job function) in the worker's main process, around the horse: a horse killed by a timeout or
+  the kernel is counted too, and the duration includes the fork (a millisecond or so); the
+  outcome is the job's status once the horse is gone (gone from Redis = finished: `result_ttl=0`);
+  what a job counts itself (an SMS sent) goes to files shared by this worker's horses, one after
+  the other, rather than to files of each horse's pid (`metrics.share_horse_files`);
+- logs are the web's (JSON lines, numbers masked): the worker runs inside the Flask app, whose
+  factory configured them; a record logged inside a job carries its `job_id`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from redis import Redis
-from rq import Worker
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+from rq.exceptions import InvalidJobOperation
+from rq.job import Job, JobStatus
 
+from gateway import metrics
 from gateway.queueing import QUEUES, RedisJobQueue
 from gateway.settings import Settings
 from scoring.keys import REVIEW_QUARTERS, SWEEP, SWEEP_JOB_ID
 from scoring.periods import quarter_bounds, quarter_of
 
 log = logging.getLogger(__name__)
+
+
+class GatewayWorker(Worker):
+    """RQ's Worker (a forked horse per job), each job run timed and its failure counted here, in
+    the worker's main process."""
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        started = time.perf_counter()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            try:
+                record_run(job, time.perf_counter() - started)
+            except Exception:  # a metric must never stop the worker
+                log.warning("job %s: its run could not be recorded", job.id, exc_info=True)
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        metrics.share_horse_files()  # in the horse, just forked
+        super().main_work_horse(job, queue)
+
+
+_FINISHED = (JobStatus.FINISHED,)
+_FAILED_FOR_GOOD = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+
+
+def record_run(job: Job, seconds: float) -> None:
+    """Record one run of `job`, from its status now that it ran."""
+    name = job.func_name or "?"
+    try:
+        status = job.get_status(refresh=True)
+    except InvalidJobOperation:
+        status = JobStatus.FINISHED  # finished and deleted at once (result_ttl=0)
+    except (RedisError, OSError):
+        metrics.job_seconds.labels(name).observe(seconds)
+        return  # the outcome is unknown: only the duration is recorded
+    failed = status not in _FINISHED
+    # Anything else (scheduled, queued, deferred, or already taken by another worker) is a
+    # failed run that RQ's Retry runs again.
+    metrics.record_job(name, seconds, failed=failed, final=status in _FAILED_FOR_GOOD)
 
 
 def enqueue_sweep(queue: RedisJobQueue) -> bool:
@@ -57,7 +109,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
             name="sweep-ticker",
             daemon=True,
         ).start()
-    worker = Worker(list(QUEUES), connection=connection, name=name)
+    worker = GatewayWorker(list(QUEUES), connection=connection, name=name)
     try:
         return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
     finally:

@@ -3,6 +3,7 @@ gunicorn serving a hop, production refusing to start without its settings."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from gateway.models import Answer, ApiToken, Location
@@ -53,7 +55,9 @@ def test_procfile_is_exactly_release_web_worker():
 
 
 def test_release_then_web_serve_a_hop_from_an_empty_database(tmp_path):
-    env = subprocess_env(env_for(f"sqlite:///{tmp_path / 'fresh.db'}"))
+    metrics_dir = tmp_path / "metrics" / "web"  # made by gunicorn's config
+    env = subprocess_env(env_for(f"sqlite:///{tmp_path / 'fresh.db'}",
+                                 PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)))
     commands = procfile()
     for _ in range(2):  # release is idempotent: run it twice
         done = subprocess.run(commands["release"], shell=True, cwd=ROOT, env=env,
@@ -89,13 +93,24 @@ def test_release_then_web_serve_a_hop_from_an_empty_database(tmp_path):
             bodies.append(response.text)
         assert bodies[0].startswith("CON ") and bodies[-1].startswith("END Merci")
         assert requests.post(f"{base}/at/not-{TOKEN}/ussd", data={}, timeout=5).status_code == 404
+        # Whichever gunicorn worker answers the scrape, it sums the hops both of them served.
+        for _ in range(4):
+            page = requests.get(f"{base}/metrics", timeout=5).text
+            hops = {s.labels["screen"]: s.value for f in text_string_to_metric_families(page)
+                    for s in f.samples if s.name == "gateway_ussd_hops_total"}
+            assert hops["con"] + hops["end"] == len(bodies) and hops["end"] == 1
+        assert list(metrics_dir.glob("counter_*.db"))  # the directory gunicorn's config made
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(timeout=30)
         log.close()
     logged = (tmp_path / "web.log").read_text()
-    assert "POST /at/<token>/ussd 200" in logged  # the access log names routes...
-    assert "810000001" not in logged and TOKEN not in logged  # ...never numbers or the token
+    lines = [json.loads(line) for line in logged.splitlines() if line.strip()]  # JSON lines only
+    assert {"gunicorn.error", "gateway.access"} <= {line["logger"] for line in lines}
+    hops_logged = [line for line in lines if line.get("route") == "/at/<token>/ussd"]
+    assert [(h["path"], h["status"]) for h in hops_logged[:2]] == [("/at/***/ussd", 200)] * 2
+    assert all(h["request_id"] for h in hops_logged)
+    assert "810000001" not in logged and TOKEN not in logged  # never numbers or the token
 
 
 def test_production_refuses_to_start_without_its_settings(tmp_path):
