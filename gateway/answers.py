@@ -8,7 +8,9 @@ Rules (DESIGN §5, §7):
 - the countable answer (respondent x period x type x indicator) is inserted or replaced; every cell
   it enters or leaves is marked dirty in the same transaction, so no score refresh can be lost;
 - a withdrawn answer (a branch now skips its question) keeps its submission, marked withdrawn, and
-  leaves the countable answers, whichever session of the quarter gave it.
+  leaves the countable answers, whichever session of the quarter gave it;
+- what is stored is counted (`gateway_answers_stored`, by channel) when the caller's transaction
+  commits, never before.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flows import RecordAnswer, WithdrawAnswer
+from gateway import metrics
 from gateway.db import insert_for
 from gateway.models import Answer, DirtyCell, Respondent, Submission
 from gateway.periods import ensure_period
@@ -73,18 +76,24 @@ def store_answers(
     """Store what is new or changed among `effects`; return the score cells touched."""
     period = quarter_of(now)
     touched: set[Cell] = set()
-    if effects:
-        ensure_period(session, period, now)
+    stored = 0
+    keys = {effect: f"{channel}:{session_key}:{effect.step}" for effect in effects}
+    # Every hop replays the whole path: one query finds what earlier hops already stored.
+    known = {sub.idempotency_key: sub for sub in session.scalars(
+        select(Submission).where(Submission.idempotency_key.in_(set(keys.values()))))
+    } if keys else {}
     for effect in effects:
         unit_id = unit_ids.get(effect.unit_code)
         if unit_id is None:
             raise UnknownUnit(effect.unit_code)
-        key = f"{channel}:{session_key}:{effect.step}"
-        sub = session.scalar(select(Submission).where(Submission.idempotency_key == key))
+        key = keys[effect]
+        sub = known.get(key)
         if sub is not None and sub.withdrawn_at is None and (sub.option, sub.unit_id) == (
             effect.option, unit_id
         ):
             continue  # a replayed hop: already stored as given
+        if not stored:
+            ensure_period(session, period, now)
         if sub is None:
             sub = Submission(
                 idempotency_key=key,
@@ -104,7 +113,9 @@ def store_answers(
         sub.withdrawn_at = None
         session.flush()
         touched |= _count(session, sub, now)
+        stored += 1
     mark_dirty(session, touched, now)
+    metrics.count_on_commit(session, metrics.answers_stored.labels(channel), stored)
     return touched
 
 

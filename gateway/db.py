@@ -114,6 +114,6 @@ def insert_for(session: Session, table: Any) -> postgresql.Insert | sqlite.Inser
 def within_hop_budget(session: Session) -> None:
     """Cap this transaction's statements and lock waits on PostgreSQL, so a USSD hop answers
     within Africa's Talking's 15 s whatever holds the database (SQLite waits at most 5 s)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL statement_timeout = '3s'"))
-        session.execute(text("SET LOCAL lock_timeout = '2s'"))
+    if session.get_bind().dialect.name == "postgresql":  # SET LOCAL twice, in one round trip
+        session.execute(text("SELECT set_config('statement_timeout', '3s', true), "
+                             "set_config('lock_timeout', '2s', true)"))

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from flows import Flow
@@ -81,19 +81,33 @@ def resumable_session(
     return Resume(tuple(row.path), profile_from_json(row.path_profile), row.session_id)
 
 
-def apply_profile(
-    session: Session, respondent_id: int, update_: UpdateProfile, location_ids: dict[str, int],
-    now: datetime,
-) -> None:
-    respondent = session.get(Respondent, respondent_id)
-    assert respondent is not None
+def upsert_caller(
+    session: Session, phone_hash: str, key_version: int, update_: UpdateProfile, *,
+    location_ids: dict[str, int], now: datetime,
+) -> int:
+    """The consented caller's row, created or brought up to date with the profile, in one
+    statement (every hop of a consented caller runs it; on PostgreSQL it also locks the row, so
+    two hops of one caller never interleave their writes). The consent time moves only when the
+    consent version does: SET expressions read the row as it was."""
+    location_id = location_ids.get(update_.locality) if update_.locality else None
+    stmt = insert_for(session, Respondent).values(
+        phone_hash=phone_hash, key_version=key_version, created_at=now, last_seen_at=now,
+        language=update_.language or None, consent_version=update_.consent_version,
+        consented_at=now, last_location_id=location_id,
+    )
+    changes: dict[str, Any] = {
+        "last_seen_at": now,
+        "consent_version": update_.consent_version,
+        "consented_at": case(
+            (Respondent.consent_version.is_distinct_from(update_.consent_version), now),
+            else_=Respondent.consented_at),
+    }
     if update_.language:
-        respondent.language = update_.language
-    if respondent.consent_version != update_.consent_version:
-        respondent.consent_version = update_.consent_version
-        respondent.consented_at = now
-    if update_.locality and update_.locality in location_ids:
-        respondent.last_location_id = location_ids[update_.locality]
+        changes["language"] = update_.language
+    if location_id is not None:
+        changes["last_location_id"] = location_id
+    upsert = stmt.on_conflict_do_update(index_elements=["phone_hash"], set_=changes)
+    return int(session.execute(upsert.returning(Respondent.id)).scalar_one())
 
 
 def save_session(
@@ -121,10 +135,11 @@ def save_session(
         resumed_from=resume.origin if resume else None,
         hops=1, resumable=True, network_code=network_code, started_at=now, **current,
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=["session_id"], set_={**current, "hops": UssdSession.hops + 1}
-    )
-    session.execute(stmt)
+    ).returning(UssdSession.hops)
+    if session.execute(upsert).scalar_one() > 1:
+        return  # not the session's first stored hop: older sessions were superseded then
     # A newer session supersedes the caller's older ones: they are never offered again.
     session.execute(
         update(UssdSession)

@@ -12,7 +12,9 @@ Rules (DESIGN §4, §7):
 - malformed requests get a 400 that names the field; the phone number is normalised, kept only
   as its pseudonym and in the vault, and never logged;
 - delivery reports update the message they name; one for a message we do not know is
-  acknowledged (200) and ignored.
+  acknowledged (200) and ignored;
+- every incoming message is counted by outcome (`gateway_sms_incoming`: stored, duplicate,
+  kept_unhandled, retry_later for a 503, bad_request for a 400).
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway import outbox
+from gateway import metrics, outbox
 from gateway.db import within_hop_budget
 from gateway.phones import InvalidPhone, normalise, pseudonym
 from gateway.sms_inbox import Inbound, handle, keep_unhandled
 from gateway.state import GatewayState
 from gateway.ussd import check_token
-from scoring.keys import REFRESH_CELL
+from scoring.keys import REFRESH_PERIOD, refresh_job_id
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__)
@@ -55,17 +57,24 @@ def _short(value: str | None, limit: int) -> str | None:
 @bp.post("/at/<token>/sms")
 def incoming(token: str) -> Response:
     gw = check_token(token)
+    response, outcome = _incoming(gw)
+    metrics.sms_incoming.labels(outcome).inc()
+    return response
+
+
+def _incoming(gw: GatewayState) -> tuple[Response, str]:
+    """The reply to one incoming message, and its outcome (a metrics label)."""
     form = request.form
     at_id = form.get("id", "").strip()
     if not _AT_ID.match(at_id):
-        return _bad("id")
+        return _bad("id"), "bad_request"
     try:
         e164 = normalise(form.get("from", ""))
     except InvalidPhone:
-        return _bad("from")
+        return _bad("from"), "bad_request"
     text = form.get("text")
     if text is None or len(text) > MAX_TEXT:
-        return _bad("text")
+        return _bad("text"), "bad_request"
     text = text.replace("\x00", "@")  # GSM-7's "@" is code 0: some routes pass it on as NUL
     message = Inbound(
         at_id=at_id, e164=e164, phone_hash=pseudonym(e164, gw.settings.phone_hash_key),
@@ -79,17 +88,17 @@ def incoming(token: str) -> Response:
     except SQLAlchemyError:
         log.warning("incoming SMS %s not stored; Africa's Talking will retry", at_id,
                     exc_info=True)
-        return _plain("temporarily unavailable", 503)
+        return _plain("temporarily unavailable", 503), "retry_later"
     except Exception:
         log.exception("incoming SMS %s not handled; kept as an error", at_id)
-        return _keep_unhandled(gw, message)
+        kept = _keep_unhandled(gw, message)
+        return kept, "kept_unhandled" if kept.status_code == 200 else "retry_later"
     if handled is None:
-        return _plain("OK (already received)")
-    for cell in sorted(handled.cells):
-        gw.queue.enqueue(REFRESH_CELL, cell.period, cell.unit_id, cell.indicator,
-                         job_id=cell.job_id)
+        return _plain("OK (already received)"), "duplicate"
+    for period in sorted({cell.period for cell in handled.cells}):
+        gw.queue.enqueue(REFRESH_PERIOD, period, job_id=refresh_job_id(period))
     outbox.enqueue(gw.queue, handled.outbound)
-    return _plain("OK")
+    return _plain("OK"), "stored"
 
 
 def _keep_unhandled(gw: GatewayState, message: Inbound) -> Response:

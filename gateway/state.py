@@ -19,6 +19,7 @@ from gateway.queueing import InProcessJobQueue, JobQueue, RedisJobQueue
 from gateway.settings import Settings
 from gateway.smsconfig import SmsConfig, load_sms
 from gateway.vault import Vault
+from scoring.keys import REFRESH_PERIOD
 from scoring.report import Method
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ class GatewayState:
         else:
             in_process = InProcessJobQueue(db, settings.sweep_interval, extra={
                 "gateway.push.deliver": {"secret": settings.rbf_webhook_secret},
-                "gateway.outbox.send_sms": {"settings": settings}}, settings=settings)
+                "gateway.outbox.send_sms": {"settings": settings},
+                # This runner re-queues a job id as soon as its run starts: no need to linger.
+                REFRESH_PERIOD: {"pause": 0.0}}, settings=settings)
             in_process.start()  # its sweeper: reviews ended quarters, retries pushes, when idle too
             queue = in_process
         method = load_method(settings.config_dir, flow, settings.min_respondents)

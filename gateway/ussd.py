@@ -8,7 +8,9 @@ Rules (DESIGN §3, §7):
   session are stored, idempotently, in one transaction *before* the reply, then the touched score
   cells are enqueued for refresh, best effort; nothing is stored before consent;
 - whatever fails behind it (database down, a bug), the caller gets a polite `END` in their
-  language, never an HTTP 500; malformed requests get a 400 whose body names the field.
+  language, never an HTTP 500; malformed requests get a 400 whose body names the field;
+- every hop is counted and timed by the kind of screen it got (`gateway.metrics`: `con`, `end`,
+  `polite_end` for the apology after a failure, `bad_request`).
 """
 
 from __future__ import annotations
@@ -16,30 +18,33 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import time
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, request
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 import flows
 from flows.effects import UpdateProfile, WithdrawAnswer
 from flows.engine import Context, Profile, Resume
-from gateway.answers import UnknownUnit, store_answers, upsert_respondent, withdraw_answers
+from gateway import metrics
+from gateway.answers import UnknownUnit, store_answers, withdraw_answers
 from gateway.db import insert_for, within_hop_budget
 from gateway.models import Respondent, UssdEvent, UssdSession
 from gateway.phones import InvalidPhone, normalise, pseudonym
 from gateway.sessions import (
-    apply_profile,
     has_consented,
     profile_from_json,
     profile_of,
     resumable_session,
     save_session,
     sessions_today,
+    upsert_caller,
 )
 from gateway.state import GatewayState, current_gateway
-from scoring.keys import REFRESH_CELL
+from scoring.keys import REFRESH_PERIOD, refresh_job_id
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ussd", __name__)
@@ -75,28 +80,39 @@ def _short(value: str | None, limit: int) -> str | None:
 @bp.post("/at/<token>/ussd")
 def ussd(token: str) -> Response:
     gw = check_token(token)
+    started = time.perf_counter()
+    response, screen = _answer(gw)
+    metrics.ussd_hops.labels(screen).inc()
+    metrics.ussd_hop_seconds.labels(screen).observe(time.perf_counter() - started)
+    return response
+
+
+def _answer(gw: GatewayState) -> tuple[Response, str]:
+    """The reply to one hop, and its kind of screen (a metrics label)."""
     language = gw.catalog.default_language
     form = request.form
     session_id = form.get("sessionId", "").strip()
     text = form.get("text", "")
     if not _SESSION_ID.match(session_id):
-        return polite_end(gw, "bad_request", language, 400, "sessionId")
+        return polite_end(gw, "bad_request", language, 400, "sessionId"), "bad_request"
     try:
         e164 = normalise(form.get("phoneNumber", ""))
     except InvalidPhone:
-        return polite_end(gw, "bad_request", language, 400, "phoneNumber")
+        return polite_end(gw, "bad_request", language, 400, "phoneNumber"), "bad_request"
     path = text.split("*") if text else []
     if len(text) > MAX_TEXT or len(path) > MAX_INPUTS:
-        return polite_end(gw, "bad_request", language, 400, "text")
+        return polite_end(gw, "bad_request", language, 400, "text"), "bad_request"
     hop = _Hop(gw, session_id, pseudonym(e164, gw.settings.phone_hash_key), path,
                _short(form.get("networkCode"), 10))
     try:
-        return hop.reply()
+        response = hop.reply()
     except (SQLAlchemyError, OSError):
         log.warning("ussd hop failed on the database; caller told to retry", exc_info=True)
     except Exception:
         log.exception("ussd hop failed")
-    return polite_end(gw, "unavailable", hop.language)
+    else:
+        return response, "con" if response.get_data().startswith(b"CON ") else "end"
+    return polite_end(gw, "unavailable", hop.language), "polite_end"
 
 
 class _Hop:
@@ -112,70 +128,68 @@ class _Hop:
         self.language = gw.catalog.default_language
 
     def reply(self) -> Response:
+        """One transaction: read the session or caller, replay, and store if consented."""
         gw = self.gw
         snapshot = gw.directory.get()
         now = datetime.now(UTC)
-        start_profile, resume, limited = self._context(now)
-        self.language = start_profile.language or self.language
-        if limited:
-            return polite_end(gw, "limit_reached", self.language)
-        ctx = Context(gw.catalog, snapshot.directory, self.language,
-                      gw.settings.ussd_screen_limit, start_profile, resume)
-        result = flows.run(gw.flow, self.path, ctx)
-        self.language = result.language
-        update_ = next((e for e in result.effects if isinstance(e, UpdateProfile)), None)
-        if update_ is not None:  # consented: now, or in an earlier session
-            try:
-                with gw.db.transaction() as session:
-                    within_hop_budget(session)
-                    respondent_id = upsert_respondent(
-                        session, self.phone_hash, gw.settings.phone_hash_key_version, now)
-                    apply_profile(session, respondent_id, update_, snapshot.location_ids, now)
+        try:
+            with gw.db.transaction() as session:
+                within_hop_budget(session)
+                start_profile, resume, limited = self._context(session, now)
+                self.language = start_profile.language or self.language
+                if limited:
+                    return polite_end(gw, "limit_reached", self.language)
+                ctx = Context(gw.catalog, snapshot.directory, self.language,
+                              gw.settings.ussd_screen_limit, start_profile, resume)
+                result = flows.run(gw.flow, self.path, ctx)
+                self.language = result.language
+                update_ = next((e for e in result.effects if isinstance(e, UpdateProfile)), None)
+                cells = set()
+                if update_ is not None:  # consented: now, or in an earlier session
+                    respondent_id = upsert_caller(
+                        session, self.phone_hash, gw.settings.phone_hash_key_version, update_,
+                        location_ids=snapshot.location_ids, now=now)
                     cells = store_answers(
                         session, respondent_id=respondent_id, channel="ussd",
                         session_key=self.session_id, effects=result.answers,
                         unit_ids=snapshot.unit_ids, location_ids=snapshot.location_ids,
                         survey_version=gw.flow.version, now=now,
                     )
-                    cells |= withdraw_answers(
-                        session, respondent_id=respondent_id, now=now,
-                        withdrawals=[e for e in result.effects if isinstance(e, WithdrawAnswer)],
-                    )
+                    withdrawals = [e for e in result.effects if isinstance(e, WithdrawAnswer)]
+                    if withdrawals:
+                        cells |= withdraw_answers(session, respondent_id=respondent_id, now=now,
+                                                  withdrawals=withdrawals)
                     save_session(session, session_id=self.session_id, respondent_id=respondent_id,
                                  start_profile=start_profile, resume=resume, result=result,
                                  network_code=self.network_code, now=now)
-            except UnknownUnit:
-                gw.directory.invalidate()
-                raise
-            for cell in sorted(cells):
-                gw.queue.enqueue(REFRESH_CELL, cell.period, cell.unit_id, cell.indicator,
-                                 job_id=cell.job_id)
+        except UnknownUnit:
+            gw.directory.invalidate()
+            raise
+        for period in sorted({cell.period for cell in cells}):
+            gw.queue.enqueue(REFRESH_PERIOD, period, job_id=refresh_job_id(period))
         return screen_response(result.screen.wire())
 
-    def _context(self, now: datetime) -> tuple[Profile, Resume | None, bool]:
+    def _context(self, session: Session, now: datetime) -> tuple[Profile, Resume | None, bool]:
         """The profile this session replays from, a session to offer resuming, and the day limit."""
         settings = self.gw.settings
-        with self.gw.db.session() as session:
-            within_hop_budget(session)
-            row = session.scalar(
-                select(UssdSession).where(UssdSession.session_id == self.session_id))
-            if row is not None:
-                resume = None
-                if row.resume_path is not None:
-                    resume = Resume(tuple(row.resume_path), profile_from_json(row.resume_profile),
-                                    row.resumed_from or "")
-                return profile_from_json(row.start_profile), resume, False
-            respondent = session.scalar(
-                select(Respondent).where(Respondent.phone_hash == self.phone_hash))
-            profile = profile_of(session, respondent)
-            if respondent is None or not has_consented(respondent, self.gw.flow):
-                return profile, None, False
-            if sessions_today(session, respondent.id, now) >= settings.max_sessions_per_day:
-                return profile, None, True
+        row = session.scalar(select(UssdSession).where(UssdSession.session_id == self.session_id))
+        if row is not None:
             resume = None
-            if not self.path:  # a dial-through means a fresh start
-                resume = resumable_session(session, respondent.id, now, settings.resume_window)
-            return profile, resume, False
+            if row.resume_path is not None:
+                resume = Resume(tuple(row.resume_path), profile_from_json(row.resume_profile),
+                                row.resumed_from or "")
+            return profile_from_json(row.start_profile), resume, False
+        respondent = session.scalar(
+            select(Respondent).where(Respondent.phone_hash == self.phone_hash))
+        profile = profile_of(session, respondent)
+        if respondent is None or not has_consented(respondent, self.gw.flow):
+            return profile, None, False
+        if sessions_today(session, respondent.id, now) >= settings.max_sessions_per_day:
+            return profile, None, True
+        resume = None
+        if not self.path:  # a dial-through means a fresh start
+            resume = resumable_session(session, respondent.id, now, settings.resume_window)
+        return profile, resume, False
 
 
 _EVENT_FIELDS = ("sessionId", "status")

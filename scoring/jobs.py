@@ -1,8 +1,14 @@
-"""RQ jobs: refresh a score cell, sweep dirty cells.
+"""RQ jobs: refresh a period's dirty score cells, sweep dirty cells.
 
 Rules (DESIGN §7):
 - arguments are JSON-able primitives; job ids are `[A-Za-z0-9_-]+` and deterministic, so the same
-  cell is never queued twice at once (`unique`);
+  period is never queued twice at once (`unique`);
+- the webhooks queue one batch refresh per period (`refresh_period`), not one job per cell: a busy
+  campaign day touches hundreds of cells a second, and one batch costs about what one cell did,
+  so scores stay seconds behind the answers instead of falling behind; the job loops, a batch per
+  REFRESH_PAUSE, while answers keep dirtying cells (bounded by REFRESH_BUDGET seconds), because a
+  webhook that finds it running relies on it to see its cells; `refresh_cell` remains for jobs
+  already queued;
 - every job recomputes from the database and upserts: safe to run twice, or concurrently;
 - the database connection is built in the process that runs the job (the RQ work horse), from the
   environment; the in-process runner of the embedded mode passes its own `database` instead.
@@ -11,14 +17,15 @@ Rules (DESIGN §7):
 from __future__ import annotations
 
 import logging
+import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.models import DirtyCell
-from scoring.cells import refresh
-from scoring.keys import REFRESH_CELL, Cell
+from scoring.cells import BATCH, refresh, refresh_dirty
+from scoring.keys import REFRESH_PERIOD, Cell, refresh_job_id
 
 if TYPE_CHECKING:
     from gateway.db import Database
@@ -28,7 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 5
-SWEEP_BATCH = 5000
+REFRESH_BUDGET = 60.0  # seconds a batch refresh keeps looping under load before handing over
+REFRESH_PAUSE = 0.5  # seconds between batches: the freshness goal is 2 s at p99
 
 
 @lru_cache(maxsize=1)
@@ -62,30 +70,53 @@ def refresh_cell(
     return {"respondents": counts.respondents, "dont_know": counts.dont_know, "clean": clean}
 
 
+def refresh_period(period: str, *, database: Database | None = None,
+                   budget: float = REFRESH_BUDGET, pause: float = REFRESH_PAUSE) -> dict[str, Any]:
+    """Refresh the period's dirty cells in batches, one batch per `pause` seconds at most, until a
+    batch and a look `pause` seconds later find nothing more (or `budget` seconds have gone: the
+    sweeper, or the next answer's enqueue, takes over). The pause is what makes a busy day cheap:
+    while the job waits, the webhooks find it running and queue nothing, and the next batch takes
+    every cell touched meanwhile in one pass."""
+    db = database or default_database()
+    started = time.monotonic()
+    refreshed, batches, idle = 0, 0, False
+    while time.monotonic() - started < budget:
+        with db.transaction() as session:
+            done, clean = refresh_dirty(session, period)
+        refreshed += done
+        batches += 1
+        if done == 0 and (idle or batches == 1):
+            break  # nothing (more) to do: the next answer's enqueue starts a new run
+        idle = clean
+        if clean or done < BATCH:
+            time.sleep(pause)
+    else:
+        log.info("%s: cells still being touched after %.0f s (%d batches); the next answer's "
+                 "refresh or the sweeper takes over", period, budget, batches)
+    return {"cells": refreshed, "batches": batches}
+
+
 def sweep_dirty_cells(*, database: Database | None = None, queue: JobQueue | None = None,
                       settings: Settings | None = None) -> int:
-    """Enqueue a refresh for every dirty cell; return how many were enqueued. Also: the safety
-    nets of the other row-backed work (quarters to review, pushes and SMS due) and the purge of
-    phone numbers past their retention."""
+    """Enqueue a batch refresh for every period with dirty cells; return how many were enqueued.
+    Also: the safety nets of the other row-backed work (quarters to review, pushes and SMS due)
+    and the purge of phone numbers past their retention."""
     db = database or default_database()
     if queue is None:
         from gateway.queueing import RedisJobQueue
 
         queue = RedisJobQueue.for_current_job()
     with db.session() as session:
-        cells = session.execute(
-            select(DirtyCell.period, DirtyCell.unit_id, DirtyCell.indicator)
-            .order_by(DirtyCell.marked_at)
-            .limit(SWEEP_BATCH)
+        periods = session.execute(
+            select(DirtyCell.period, func.count()).group_by(DirtyCell.period)
+            .order_by(DirtyCell.period)
         ).all()
     sent = 0
-    for period, unit_id, indicator in cells:
-        if queue.enqueue(
-            REFRESH_CELL, period, unit_id, indicator, job_id=Cell(period, unit_id, indicator).job_id
-        ):
-            sent += 1
-    if cells:
-        log.info("sweep: %d dirty cells, %d enqueued", len(cells), sent)
+    for period, cells in periods:
+        queued = queue.enqueue(REFRESH_PERIOD, period, job_id=refresh_job_id(period))
+        sent += queued
+        log.info("sweep: %s has %d dirty cells; refresh %s", period, cells,
+                 "enqueued" if queued else "not enqueued")
     review_ended_quarters(database=db)  # safety net for a scheduled move lost with Redis
     from datetime import UTC, datetime
 

@@ -17,6 +17,7 @@ from gateway.db import Database
 from gateway.models import Answer, DirtyCell
 from gateway.queueing import QUEUE_NAME
 from gateway.tokens import create_token
+from scoring.keys import refresh_job_id
 from scoring.periods import quarter_bounds
 from tests.africastalking import GOMA_POLICE_UNIT, INDICATORS, first_time_goma_police, play
 from tests.conftest import env_for, run_worker_burst
@@ -52,7 +53,9 @@ def test_session_to_score_through_a_real_worker(make_app, database_url, redis_ur
     assert hops[-1][1].startswith("END ")
     period = period_of(db)
     queue = Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
-    assert queue.count == len(INDICATORS)  # one refresh per touched cell, queued by the webhook
+    # One batch refresh of the quarter, queued by the first hop that stored answers; the later
+    # hops found it queued (a unique job id) and added nothing.
+    assert queue.job_ids == [refresh_job_id(period)]
     token = api_token(db)
     assert scores(client, token, period) == []  # nothing computed until the worker runs
 
@@ -108,11 +111,10 @@ def test_answers_survive_a_stopped_redis_and_scores_catch_up_after_the_sweeper(
 
     private_redis.start()  # back, and empty
     env = env_for(database_url, private_redis.url)
-    # The worker enqueues the sweeper at start; the sweeper enqueues the dirty cell; the same
-    # burst runs both before the queue is empty.
+    # The worker enqueues the sweeper at start; the sweeper enqueues the quarter's batch refresh;
+    # the same burst runs both before the queue is empty.
     result = run_worker_burst(env)
-    n = len(INDICATORS)
-    assert f"sweep: {n} dirty cells, {n} enqueued" in result.stderr
+    assert f"sweep: {period} has {len(INDICATORS)} dirty cells; refresh enqueued" in result.stderr
 
     items = scores(client, token, period)
     assert len(items) == 4  # the unit and its three parents

@@ -1,4 +1,5 @@
-"""Cell refresh jobs: idempotent, concurrency-safe, and the sweeper re-enqueues what Redis lost."""
+"""Cell refresh jobs: idempotent, concurrency-safe, batch and cell refreshes write the same rows,
+and the sweeper re-enqueues what Redis lost."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from gateway.db import Database
 from gateway.models import Answer, DirtyCell, InstitutionUnit
 from gateway.models import Cell as CellRow
 from gateway.queueing import InProcessJobQueue
-from scoring.cells import clear_mark, dirty_generation
-from scoring.jobs import refresh_cell, sweep_dirty_cells
-from scoring.keys import REFRESH_CELL, Cell
+from scoring.aggregate import recompute_period
+from scoring.cells import clear_mark, dirty_generation, refresh_dirty
+from scoring.jobs import refresh_cell, refresh_period, sweep_dirty_cells
+from scoring.keys import REFRESH_CELL, REFRESH_PERIOD, Cell, refresh_job_id
 from tests.africastalking import GOMA_POLICE_UNIT, first_time_goma_police, play
 
 
@@ -116,7 +118,7 @@ def test_a_mark_made_during_a_refresh_is_not_cleared(app, client, db):
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
 
 
-def test_sweeper_enqueues_every_dirty_cell_once_with_a_safe_job_id(app, client, db):
+def test_sweeper_enqueues_one_batch_refresh_per_dirty_period_with_a_safe_job_id(app, client, db):
     cell = seed(app, client, ["4"])
     with db.session() as session:
         other = session.scalar(
@@ -124,15 +126,77 @@ def test_sweeper_enqueues_every_dirty_cell_once_with_a_safe_job_id(app, client, 
         )
     assert other is not None
     other_cell = Cell(cell.period, other, cell.indicator)
+    earlier = Cell("2025Q1", other, "respect")
     with db.transaction() as session:
-        mark_dirty(session, [cell, other_cell, cell], datetime.now(UTC))
+        mark_dirty(session, [cell, other_cell, cell, earlier], datetime.now(UTC))
     queue = RecordingQueue()
     assert sweep_dirty_cells(database=db, queue=queue) == 2
-    assert sorted(queue.jobs) == sorted(
-        (REFRESH_CELL, (c.period, c.unit_id, c.indicator), c.job_id) for c in (cell, other_cell)
-    )
+    assert sorted(queue.jobs) == [
+        (REFRESH_PERIOD, (period,), refresh_job_id(period)) for period in ("2025Q1", cell.period)
+    ]
     for _, _, job_id in queue.jobs:
         assert job_id.replace("-", "").replace("_", "").isalnum()
+
+
+def all_cells(db: Database) -> list[tuple[Any, ...]]:
+    with db.session() as session:
+        return sorted(session.execute(select(
+            CellRow.key, CellRow.respondents, CellRow.dont_know, CellRow.counts)).all())
+
+
+def test_batch_refresh_writes_what_a_full_recompute_writes(app, client, db):
+    """Callers of several places and types; the cells wiped and every touched cell marked: a
+    batch refresh (in batches of 3, so it loops) rebuilds exactly the full recompute's rows."""
+    play(client, "+243970000300", first_time_goma_police(trust="4", contact="1", bribe="1"))
+    play(client, "+243970000301", ["1", "1", "1", "1", "2", "2", "2", "2", "3", "2", "2"])
+    play(client, "+243970000302", ["1", "1", "2", "1", "1", "1", "2", "1", "3", "1", "2"])
+    play(client, "+243970000303", first_time_goma_police(trust="9", change="1"))
+    app.extensions["gateway"].queue.drain()
+    with db.session() as session:
+        touched = {Cell(p, u, i) for p, u, i in session.execute(
+            select(Answer.period, Answer.unit_id, Answer.indicator))}
+    period = next(iter(touched)).period
+    assert len({(c.unit_id, c.indicator) for c in touched}) >= 8
+    with db.transaction() as session:
+        recompute_period(session, period, datetime.now(UTC))
+    expected = all_cells(db)
+    with db.transaction() as session:
+        session.execute(delete(CellRow))
+        mark_dirty(session, touched, datetime.now(UTC))
+    with db.transaction() as session:
+        done, clean = refresh_dirty(session, period, limit=3)
+    assert (done, clean) == (3, False)
+    assert refresh_period(period, database=db, pause=0.0)["cells"] == len(touched) - 3
+    assert all_cells(db) == expected
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
+
+
+def test_concurrent_batch_refreshes_leave_the_same_rows(app, client, db):
+    cell = seed(app, client, ["3", "4", "1"])
+    expected = all_cells(db)
+    with db.transaction() as session:
+        touched = {Cell(p, u, i) for p, u, i in session.execute(
+            select(Answer.period, Answer.unit_id, Answer.indicator))}
+        session.execute(delete(CellRow))
+        mark_dirty(session, touched, datetime.now(UTC))
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            refresh_period(cell.period, database=db, pause=0.0)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert all_cells(db) == expected
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
 
 
 def test_in_process_queue_runs_jobs_and_dedupes_pending_ids(app, client, db):
