@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck release clean bench-scoring browser
+.PHONY: install run test lint typecheck release clean bench bench-scoring browser wrk
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,23 @@ browser:
 	      apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1)) || \
 	    echo "chromium could not be installed: browser tests will be skipped"; \
 	  else echo "no chromium (and no root apt-get): browser tests will be skipped"; fi; }
+
+# The campaign-day figures (bench/run.py): USSD and SMS through the Procfile's gunicorn against a
+# bare Flask and a one-INSERT baseline, freshness, memory, recompute at 1M and 10M answers against
+# a bare GROUP BY, on PostgreSQL (BENCH_POSTGRES_URL) and Redis (BENCH_REDIS_URL). About 10 minutes;
+# BENCH_ARGS=--quick for a 2-minute run. Prints one table, saves bench/results/, updates README.
+bench: install wrk
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# wrk (Debian's package) plays the load; installed when apt-get can (root).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's wrk for the benchmarks"; \
+	    apt-get install -y -qq --no-install-recommends wrk >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && \
+	      apt-get install -y -qq --no-install-recommends wrk >/dev/null 2>&1); \
+	  fi; command -v wrk >/dev/null 2>&1 || { echo "wrk is needed: apt-get install wrk"; exit 1; }; }
 
 # Issue 4's acceptance at scale, on PostgreSQL (TEST_POSTGRES_URL): see bench/scoring_scale.py.
 bench-scoring: install
