@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from gateway.models import DirtyCell
@@ -71,13 +73,17 @@ def refresh_cell(
 
 
 def refresh_period(period: str, *, database: Database | None = None,
-                   budget: float = REFRESH_BUDGET, pause: float = REFRESH_PAUSE) -> dict[str, Any]:
+                   budget: float = REFRESH_BUDGET, pause: float = REFRESH_PAUSE,
+                   others_waiting: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Refresh the period's dirty cells in batches, one batch per `pause` seconds at most, until a
     batch and a look `pause` seconds later find nothing more (or `budget` seconds have gone: the
     sweeper, or the next answer's enqueue, takes over). The pause is what makes a busy day cheap:
     while the job waits, the webhooks find it running and queue nothing, and the next batch takes
-    every cell touched meanwhile in one pass."""
+    every cell touched meanwhile in one pass. Instead of pausing, the job returns when other jobs
+    wait for the worker (`others_waiting`; under RQ: outbound SMS), so a busy day never holds the
+    replies back: the next answer queues the refresh again."""
     db = database or default_database()
+    waiting = others_waiting or _others_waiting_in_rq
     started = time.monotonic()
     refreshed, batches, idle = 0, 0, False
     while time.monotonic() - started < budget:
@@ -89,11 +95,30 @@ def refresh_period(period: str, *, database: Database | None = None,
             break  # nothing (more) to do: the next answer's enqueue starts a new run
         idle = clean
         if clean or done < BATCH:
+            if waiting():
+                break  # the dirty cells left keep their marks: the next enqueue or the sweeper
             time.sleep(pause)
     else:
         log.info("%s: cells still being touched after %.0f s (%d batches); the next answer's "
                  "refresh or the sweeper takes over", period, budget, batches)
     return {"cells": refreshed, "batches": batches}
+
+
+def _others_waiting_in_rq() -> bool:
+    """Whether the RQ worker running this job has other queues' jobs waiting (False outside RQ,
+    and when Redis cannot tell: then the job simply pauses)."""
+    from rq import Queue, get_current_job
+
+    from gateway.queueing import QUEUE_NAME, QUEUES
+
+    job = get_current_job()
+    if job is None:
+        return False
+    try:
+        return any(Queue(name, connection=job.connection).count for name in QUEUES
+                   if name != QUEUE_NAME)
+    except (RedisError, OSError):
+        return False
 
 
 def sweep_dirty_cells(*, database: Database | None = None, queue: JobQueue | None = None,

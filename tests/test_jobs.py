@@ -216,3 +216,20 @@ def test_in_process_queue_runs_jobs_and_dedupes_pending_ids(app, client, db):
     assert score_row(db, cell)[0] == 1
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
+
+
+def test_a_batch_refresh_hands_the_worker_over_when_other_jobs_wait(app, client, db):
+    """Under RQ a refresh pauses between batches to gather a busy day's cells, unless other jobs
+    (outbound SMS) wait for the worker: then it returns after its batch."""
+    cell = seed(app, client, ["2", "3"])
+    with db.transaction() as session:
+        mark_dirty(session, [cell], datetime.now(UTC))
+    handed_over = refresh_period(cell.period, database=db, pause=30.0, others_waiting=lambda: True)
+    assert handed_over == {"cells": 1, "batches": 1}
+    with db.transaction() as session:
+        mark_dirty(session, [cell], datetime.now(UTC))
+    looked_again = refresh_period(cell.period, database=db, pause=0.0,
+                                  others_waiting=lambda: False)
+    assert looked_again == {"cells": 1, "batches": 2}  # a batch, then a look after the pause
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
