@@ -69,6 +69,8 @@ from gateway.models import InstitutionUnit, Location  # noqa: E402
 from gateway.settings import DEFAULT_CONFIG_DIR, normalise_database_url  # noqa: E402
 from gateway.tokens import create_token  # noqa: E402
 from scoring.periods import quarter_of  # noqa: E402
+from tests.fake_africastalking import API_KEY as AT_API_KEY  # noqa: E402
+from tests.fake_africastalking import USERNAME as AT_USERNAME  # noqa: E402
 from tests.fake_africastalking import FakeAfricasTalking  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -378,7 +380,7 @@ class Setup:
                 if k in ("HOME", "LANG", "LC_ALL", "TMPDIR", "USER")}
         return {**base, **bench_env(
             database_url, GATEWAY_ENV="production", REDIS_URL=self.redis,
-            VAULT_KEY=self.vault_key, AT_USERNAME="sandbox", AT_API_KEY="bench-at-api-key",
+            VAULT_KEY=self.vault_key, AT_USERNAME=AT_USERNAME, AT_API_KEY=AT_API_KEY,
             AT_SENDER="2026", AT_API_URL=self.fake_at.url, SMS_RATE_PER_SECOND="1000",
             SMS_MAX_PER_DAY="1000", PROMETHEUS_MULTIPROC_DIR=str(self.work / "prometheus"),
             **extra)}
@@ -561,6 +563,34 @@ def update_readme(text: str) -> None:
     readme.write_text(f"{head}{start}\n```\n{text}\n```\n{end}{tail}")
 
 
+def measure(report: dict[str, Any], only: set[str], args: argparse.Namespace,
+            setup: Setup) -> None:
+    """Every figure asked for, into `report`."""
+    fake = setup.fake_at.start()
+    try:
+        if "ussd" in only:
+            print("recording USSD sessions against the application (seeded) …", flush=True)
+            streams, probe = record_ussd(300, args.connections, args.seed)
+            report["ussd_traffic"] = {"recorded_hops": sum(len(s.hops) for s in streams),
+                                      "probe_unit": probe.unit}
+            report["ussd"] = measure_channel(
+                setup, "ussd", write_streams(streams, setup.work / "ussd"), probe)
+        if "sms" in only:
+            streams = sms_streams(3000, args.connections, args.seed)
+            report["sms"] = measure_channel(
+                setup, "sms", write_streams(streams, setup.work / "sms"), None)
+        if "recompute" in only:
+            from bench.scoring_scale import run as scale
+
+            sizes = [1_000_000] if args.quick else [1_000_000, 10_000_000]
+            report["recompute"] = []
+            for answers in sizes:
+                print(f"  recompute at {answers:,} answers …", flush=True)
+                report["recompute"].append(scale(answers, args.seed, setup.postgres))
+    finally:
+        fake.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -569,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--only", choices=("ussd", "sms", "recompute"), action="append")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the servers' and workers' logs in DIR")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: `apt-get install wrk` (make bench does it as root)")
@@ -587,31 +619,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
-        fake = FakeAfricasTalking().start()
-        setup = Setup(postgres, redis, args.connections, seconds, 3.0 if args.quick else 5.0,
-                      work, fake)
-        try:
-            if "ussd" in only:
-                print("recording USSD sessions against the application (seeded) …", flush=True)
-                streams, probe = record_ussd(300, args.connections, args.seed)
-                report["ussd_traffic"] = {"recorded_hops": sum(len(s.hops) for s in streams),
-                                          "probe_unit": probe.unit}
-                report["ussd"] = measure_channel(
-                    setup, "ussd", write_streams(streams, work / "ussd"), probe)
-            if "sms" in only:
-                streams = sms_streams(3000, args.connections, args.seed)
-                report["sms"] = measure_channel(
-                    setup, "sms", write_streams(streams, work / "sms"), None)
-            if "recompute" in only:
-                from bench.scoring_scale import run as scale
-
-                sizes = [1_000_000] if args.quick else [1_000_000, 10_000_000]
-                report["recompute"] = []
-                for answers in sizes:
-                    print(f"  recompute at {answers:,} answers …", flush=True)
-                    report["recompute"].append(scale(answers, args.seed, postgres))
-        finally:
-            fake.stop()
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            work = args.keep
+        measure(report, only, args, Setup(postgres, redis, args.connections, seconds,
+                                          3.0 if args.quick else 5.0, work,
+                                          FakeAfricasTalking()))
     host = socket.gethostname()
     header = (f"make bench, {started:%Y-%m-%d %H:%M} UTC, {report['machine']}, "
               f"{report['cpus']} CPUs; load: wrk, {args.connections} connections, {seconds:g} s "

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -131,18 +131,24 @@ class RedisJobQueue:
     def _requeue_if_done(self, target: Queue, func: str, args: tuple[Any, ...], job_id: str,
                          delays: list[int]) -> bool:
         """A job with this id exists: fine if it is queued, scheduled or running (it will see this
-        change, or loop on it); a failed or finished one kept for its TTL is replaced."""
+        change, or loop on it); a failed or finished one kept for its TTL is replaced, and one that
+        finished and went between the two looks (`result_ttl=0`) is queued again."""
         try:
-            job = Job.fetch(job_id, connection=self.connection)
-            if job.get_status() not in (JobStatus.FAILED, JobStatus.FINISHED,
-                                        JobStatus.STOPPED, JobStatus.CANCELED):
+            try:
+                job: Job | None = Job.fetch(job_id, connection=self.connection)
+                status = job.get_status() if job is not None else None
+            except (NoSuchJobError, InvalidJobOperation):
+                job, status = None, None
+            if status is not None and status not in (JobStatus.FAILED, JobStatus.FINISHED,
+                                                     JobStatus.STOPPED, JobStatus.CANCELED):
                 return True
-            job.delete()
+            if job is not None:
+                job.delete()
             target.enqueue(func, *args, job_id=job_id, unique=True,
-                               retry=Retry(max=len(delays), interval=delays), result_ttl=0,
-                               failure_ttl=FAILURE_TTL, job_timeout=JOB_TIMEOUT)
-        except (NoSuchJobError, DuplicateJobError):
-            return True  # it went, or came back, meanwhile
+                           retry=Retry(max=len(delays), interval=delays), result_ttl=0,
+                           failure_ttl=FAILURE_TTL, job_timeout=JOB_TIMEOUT)
+        except DuplicateJobError:
+            return True  # queued again meanwhile, by another request
         except (RedisError, OSError):
             metrics.enqueue_failures.labels(target.name, "redis_error").inc()
             return False

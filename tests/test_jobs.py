@@ -233,3 +233,23 @@ def test_a_batch_refresh_hands_the_worker_over_when_other_jobs_wait(app, client,
     assert looked_again == {"cells": 1, "batches": 2}  # a batch, then a look after the pause
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
+
+
+def test_a_refresh_that_finished_between_two_looks_is_queued_again(redis_url):
+    """The webhook's enqueue met the period's job id (DuplicateJobError), and by the time it looks
+    at that job the job has finished and gone (`result_ttl=0`): the change must get a new run, not
+    wait for the sweeper, and nothing may be raised into the webhook."""
+    from redis import Redis
+    from rq import Queue
+
+    from gateway.queueing import QUEUE_NAME, RedisJobQueue
+
+    connection = Redis.from_url(redis_url)
+    jobs = RedisJobQueue(connection)
+    target = Queue(QUEUE_NAME, connection=connection)
+    job_id = refresh_job_id("2026Q4")
+    assert jobs._requeue_if_done(target, REFRESH_PERIOD, ("2026Q4",), job_id, [1])
+    assert target.job_ids == [job_id]
+    assert jobs.enqueue(REFRESH_PERIOD, "2026Q4", job_id=job_id)  # queued: nothing more
+    assert target.job_ids == [job_id]
+    connection.close()
