@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from gateway.phones import InvalidPhone, normalise, pseudonym
+from gateway.phones import InvalidPhone, normalise, pseudonym, redact_numbers
 
 KEY = "k" * 40
 
@@ -86,3 +86,18 @@ def test_pseudonym_depends_on_the_key_and_the_number():
     # The keyed hash of DESIGN section 5, not a bare SHA-256 anyone could compute from a number.
     assert value == hmac.new(KEY.encode(), b"+243970000001", hashlib.sha256).hexdigest()
     assert value != hashlib.sha256(b"+243970000001").hexdigest()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("POST /at/***/ussd 200 12.3ms", "POST /at/***/ussd 200 12.3ms"),  # six digits: untouched
+    ("police 3 2 Goma 2026", "police 3 2 Goma 2026"),
+    ("appelez +243 99 123 4567 vite", "appelez [numero] vite"),
+    ("0991234567", "[numero]"),
+    ("00243991234567", "[numero]"),
+    ("099-123-45-67 svp", "[numero] svp"),
+    ("(099) 123 45 67", "[numero]"),
+    ("mon 099  123  4567", "mon [numero]"),
+    ("ref 12345678", "ref [numero]"),  # eight digits or more: masked whatever they are
+])
+def test_redact_numbers_masks_phone_numbers_and_leaves_short_figures(text, expected):
+    assert redact_numbers(text) == expected
