@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, aliased
 
 from flows import RecordAnswer, WithdrawAnswer
 from gateway import metrics
@@ -43,6 +43,21 @@ def upsert_respondent(session: Session, phone_hash: str, key_version: int, now: 
     ).returning(Respondent.id)
     respondent_id = session.execute(upsert).scalar_one()
     return int(respondent_id)
+
+
+def adopt_previous_digest(session: Session, phone_hash: str, previous_hash: str,
+                          key_version: int) -> bool:
+    """Phone-hash key rotation: the caller's row under the retired key's digest takes the current
+    key's digest (same row, same id: their answers stay theirs and count once). Nothing happens
+    when no row has the old digest, or when one already has the new one. Runs first in the
+    caller's transaction, before the row is read or upserted under the current digest."""
+    current = aliased(Respondent)
+    result = session.execute(
+        update(Respondent)
+        .where(Respondent.phone_hash == previous_hash,
+               ~select(current.id).where(current.phone_hash == phone_hash).exists())
+        .values(phone_hash=phone_hash, key_version=key_version))
+    return bool(getattr(result, "rowcount", 0))
 
 
 def mark_dirty(session: Session, cells: Iterable[Cell], now: datetime) -> None:

@@ -49,6 +49,9 @@ class Settings:
     webhook_token: str
     phone_hash_key: str
     phone_hash_key_version: int = 1
+    # During a key rotation: callers still known under the old key's digest are found under it
+    # and re-keyed on their next message or hop (gateway.answers.adopt_previous_digest).
+    phone_hash_key_previous: str | None = None
     min_respondents: int = 10
     ussd_screen_limit: int = 160
     config_dir: Path = DEFAULT_CONFIG_DIR
@@ -64,6 +67,7 @@ class Settings:
     # long a number is kept after the citizen's last message.
     vault_keys: tuple[str, ...] = ()
     vault_retention_days: int = 180
+    raw_retention_days: int = 90  # USSD end-of-session notifications and SMS texts, then purged
     sms_rate_per_second: float = 5.0  # outbound SMS, across every worker
     sms_max_per_day: int = 20  # inbound messages per sender and local day that get a reply
     rbf_webhook_urls: tuple[str, ...] = ()
@@ -84,7 +88,8 @@ class Settings:
         out: dict[str, object] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("secret_key", "webhook_token", "phone_hash_key", "at_api_key",
+            if f.name in ("secret_key", "webhook_token", "phone_hash_key",
+                          "phone_hash_key_previous", "at_api_key",
                           "rbf_webhook_secret", "vault_keys") and value:
                 value = "***"
             elif f.name in ("database_url", "redis_url") and value:
@@ -129,6 +134,17 @@ class _Reader:
             self.invalid.append(f"{name} (at least {min_len} characters in production)")
         if self.production and value == DEV_DEFAULTS[name]:
             self.invalid.append(f"{name} (the development default may not be used in production)")
+        return value
+
+    def previous_key(self, name: str, current: str) -> str | None:
+        """An optional retired key: as long as a secret, and not the current one."""
+        value = self.text(name)
+        if value is None:
+            return None
+        if self.production and len(value) < 32:
+            self.invalid.append(f"{name} (at least 32 characters in production)")
+        if value == self.text(current):
+            self.invalid.append(f"{name} (the retired key, not the current {current})")
         return value
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -246,6 +262,7 @@ def _build(env: dict[str, str]) -> Settings:
         webhook_token=r.webhook_token(),
         phone_hash_key=r.secret("PHONE_HASH_KEY", 32),
         phone_hash_key_version=r.integer("PHONE_HASH_KEY_VERSION", 1, 1, 1000),
+        phone_hash_key_previous=r.previous_key("PHONE_HASH_KEY_PREVIOUS", "PHONE_HASH_KEY"),
         min_respondents=r.integer("MIN_RESPONDENTS", 10, 1, 10_000),
         ussd_screen_limit=r.integer("USSD_SCREEN_LIMIT", 160, 60, 182),
         config_dir=Path(r.text("CONFIG_DIR") or DEFAULT_CONFIG_DIR),
@@ -259,6 +276,7 @@ def _build(env: dict[str, str]) -> Settings:
         at_api_url=at[3],
         vault_keys=r.vault_keys(),
         vault_retention_days=r.integer("VAULT_RETENTION_DAYS", 180, 1, 3650),
+        raw_retention_days=r.integer("RAW_RETENTION_DAYS", 90, 1, 3650),
         sms_rate_per_second=r.number("SMS_RATE_PER_SECOND", 5.0, 0.1, 1000.0),
         sms_max_per_day=r.integer("SMS_MAX_PER_DAY", 20, 1, 10_000),
         rbf_webhook_urls=r.webhook_urls(),

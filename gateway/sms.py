@@ -27,6 +27,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import metrics, outbox
+from gateway.answers import adopt_previous_digest
 from gateway.db import within_hop_budget
 from gateway.phones import InvalidPhone, normalise, pseudonym
 from gateway.sms_inbox import Inbound, handle, keep_unhandled
@@ -82,8 +83,12 @@ def _incoming(gw: GatewayState) -> tuple[Response, str]:
         network_code=_short(form.get("networkCode"), 10), at_date=_short(form.get("date"), 40))
     try:
         ctx = gw.sms_context()
+        previous = gw.settings.phone_hash_key_previous
         with gw.db.transaction() as session:
             within_hop_budget(session)
+            if previous:
+                adopt_previous_digest(session, message.phone_hash, pseudonym(e164, previous),
+                                      gw.settings.phone_hash_key_version)
             handled = handle(session, ctx, message, datetime.now(UTC))
     except SQLAlchemyError:
         log.warning("incoming SMS %s not stored; Africa's Talking will retry", at_id,

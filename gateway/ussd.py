@@ -30,7 +30,12 @@ import flows
 from flows.effects import UpdateProfile, WithdrawAnswer
 from flows.engine import Context, Profile, Resume
 from gateway import metrics
-from gateway.answers import UnknownUnit, store_answers, withdraw_answers
+from gateway.answers import (
+    UnknownUnit,
+    adopt_previous_digest,
+    store_answers,
+    withdraw_answers,
+)
 from gateway.db import insert_for, within_hop_budget
 from gateway.models import Respondent, UssdEvent, UssdSession
 from gateway.phones import InvalidPhone, normalise, pseudonym
@@ -102,8 +107,10 @@ def _answer(gw: GatewayState) -> tuple[Response, str]:
     path = text.split("*") if text else []
     if len(text) > MAX_TEXT or len(path) > MAX_INPUTS:
         return polite_end(gw, "bad_request", language, 400, "text"), "bad_request"
+    previous = gw.settings.phone_hash_key_previous
     hop = _Hop(gw, session_id, pseudonym(e164, gw.settings.phone_hash_key), path,
-               _short(form.get("networkCode"), 10))
+               _short(form.get("networkCode"), 10),
+               previous_hash=pseudonym(e164, previous) if previous else None)
     try:
         response = hop.reply()
     except (SQLAlchemyError, OSError):
@@ -119,8 +126,9 @@ class _Hop:
     """One request: read what is known of the caller, replay, store, reply."""
 
     def __init__(self, gw: GatewayState, session_id: str, phone_hash: str, path: list[str],
-                 network_code: str | None) -> None:
+                 network_code: str | None, *, previous_hash: str | None = None) -> None:
         self.gw = gw
+        self.previous_hash = previous_hash  # the caller's digest under a retired key
         self.session_id = session_id
         self.phone_hash = phone_hash
         self.path = path
@@ -135,6 +143,9 @@ class _Hop:
         try:
             with gw.db.transaction() as session:
                 within_hop_budget(session)
+                if self.previous_hash is not None:
+                    adopt_previous_digest(session, self.phone_hash, self.previous_hash,
+                                          gw.settings.phone_hash_key_version)
                 start_profile, resume, limited = self._context(session, now)
                 self.language = start_profile.language or self.language
                 if limited:

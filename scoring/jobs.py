@@ -145,7 +145,7 @@ def sweep_dirty_cells(*, database: Database | None = None, queue: JobQueue | Non
     review_ended_quarters(database=db)  # safety net for a scheduled move lost with Redis
     from datetime import UTC, datetime
 
-    from gateway import outbox, push, vault
+    from gateway import outbox, push, retention, vault
     from gateway.settings import Settings
 
     now = datetime.now(UTC)
@@ -156,6 +156,11 @@ def sweep_dirty_cells(*, database: Database | None = None, queue: JobQueue | Non
         purged = vault.purge_expired(session, now)
     if purged:
         log.info("vault: %d numbers past their retention purged", purged)
+    with db.transaction() as session:
+        events, texts = retention.purge_raw_events(session, now, config.raw_retention_days)
+    if events or texts:
+        log.info("raw traffic past %d days: %d USSD notifications deleted, %d SMS texts cleared",
+                 config.raw_retention_days, events, texts)
     return sent
 
 
