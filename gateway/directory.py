@@ -91,5 +91,9 @@ class DirectoryCache:
                     self._loaded_at = now
         return self._snapshot
 
+    def last_known(self) -> Snapshot | None:
+        """The snapshot held now, however old, without reading the database (which may be down)."""
+        return self._snapshot
+
     def invalidate(self) -> None:
         self._snapshot = None

@@ -12,6 +12,7 @@ Rules (issue 3, DESIGN §5):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from flows.effects import UpdateProfile
 from flows.engine import RESUME_NODE, Profile, Result, Resume
 from gateway.db import insert_for
 from gateway.models import Location, Respondent, UssdSession
+from gateway.phones import redact_numbers
 from scoring.periods import LOCAL_TZ
 
 
@@ -110,15 +112,21 @@ def upsert_caller(
     return int(session.execute(upsert.returning(Respondent.id)).scalar_one())
 
 
+def _kept(path: Sequence[str]) -> list[str]:
+    """The inputs of a path as stored: a phone number typed into a menu (not an option, so the
+    screen refused it, and replaying the masked input refuses it the same way) is masked."""
+    return [redact_numbers(step) for step in path]
+
+
 def save_session(
     session: Session, *, session_id: str, respondent_id: int, start_profile: Profile,
     resume: Resume | None, result: Result, network_code: str | None, now: datetime,
 ) -> None:
     """Insert the session at its first stored hop, then keep its path and last screen current."""
-    path, profile, answered = list(result.path), result.profile, result.answered
+    path, profile, answered = _kept(result.path), result.profile, result.answered
     if result.node == RESUME_NODE and resume is not None:
         # Not yet chosen: if the caller drops here, the earlier progress must stay resumable.
-        path, profile, answered = list(resume.path), resume.profile, 1
+        path, profile, answered = _kept(resume.path), resume.profile, 1
     current = {
         "path": path,
         "path_profile": asdict(profile),
@@ -130,7 +138,7 @@ def save_session(
     }
     stmt = insert_for(session, UssdSession).values(
         session_id=session_id, respondent_id=respondent_id, start_profile=asdict(start_profile),
-        resume_path=list(resume.path) if resume else None,
+        resume_path=_kept(resume.path) if resume else None,
         resume_profile=asdict(resume.profile) if resume else None,
         resumed_from=resume.origin if resume else None,
         hops=1, resumable=True, network_code=network_code, started_at=now, **current,

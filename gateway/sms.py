@@ -51,7 +51,9 @@ def _bad(field: str) -> Response:
 
 
 def _short(value: str | None, limit: int) -> str | None:
-    value = (value or "").strip()
+    """A field as stored: stripped, at most `limit` characters, without NUL (PostgreSQL text
+    cannot hold it: the row would be refused and the message retried until AT gives up)."""
+    value = (value or "").replace("\x00", "").strip()
     return value[:limit] or None
 
 
@@ -125,7 +127,7 @@ def delivery_report(token: str) -> Response:
     message_id = form.get("id", "").strip()
     if not _AT_ID.match(message_id):
         return _bad("id")
-    status = form.get("status", "").strip()
+    status = form.get("status", "").replace("\x00", "").strip()
     if not status or len(status) > 40:
         return _bad("status")
     try:

@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, request
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -79,7 +79,9 @@ def polite_end(gw: GatewayState, message_id: str, language: str, status: int = 2
 
 
 def _short(value: str | None, limit: int) -> str | None:
-    return None if value is None else value[:limit]
+    """A field as stored: at most `limit` characters, without NUL (PostgreSQL text cannot hold
+    it, and a refused row would make Africa's Talking retry a notification it can never store)."""
+    return None if value is None else value.replace("\x00", "")[:limit]
 
 
 @bp.post("/at/<token>/ussd")
@@ -119,7 +121,23 @@ def _answer(gw: GatewayState) -> tuple[Response, str]:
         log.exception("ussd hop failed")
     else:
         return response, "con" if response.get_data().startswith(b"CON ") else "end"
-    return polite_end(gw, "unavailable", hop.language), "polite_end"
+    return polite_end(gw, "unavailable", _apology_language(gw, hop)), "polite_end"
+
+
+def _apology_language(gw: GatewayState, hop: _Hop) -> str:
+    """The language to apologise in when the hop failed: the one it had reached, or, when the
+    database failed before anything was read, the one its own path chose (a replay without the
+    caller's stored profile: a returning caller who did not choose again gets the default)."""
+    snapshot = gw.directory.last_known()
+    if hop.language != gw.catalog.default_language or not hop.path or snapshot is None:
+        return hop.language
+    try:
+        ctx = Context(gw.catalog, snapshot.directory, hop.language,
+                      gw.settings.ussd_screen_limit, Profile(), None)
+        return flows.run(gw.flow, hop.path, ctx).language
+    except Exception:  # an apology must not fail: the default language it is
+        log.warning("no language for the apology", exc_info=True)
+        return hop.language
 
 
 class _Hop:
@@ -183,15 +201,20 @@ class _Hop:
     def _context(self, session: Session, now: datetime) -> tuple[Profile, Resume | None, bool]:
         """The profile this session replays from, a session to offer resuming, and the day limit."""
         settings = self.gw.settings
-        row = session.scalar(select(UssdSession).where(UssdSession.session_id == self.session_id))
+        # The session and the caller in one statement, so one snapshot: read apart, a copy of this
+        # hop committing in between would show no session but a consented caller, and the first
+        # hop would replay as a returning caller's.
+        one = select(literal(1).label("one")).subquery()
+        row, respondent = session.execute(
+            select(UssdSession, Respondent).select_from(one)
+            .outerjoin(UssdSession, UssdSession.session_id == self.session_id)
+            .outerjoin(Respondent, Respondent.phone_hash == self.phone_hash)).one()
         if row is not None:
             resume = None
             if row.resume_path is not None:
                 resume = Resume(tuple(row.resume_path), profile_from_json(row.resume_profile),
                                 row.resumed_from or "")
             return profile_from_json(row.start_profile), resume, False
-        respondent = session.scalar(
-            select(Respondent).where(Respondent.phone_hash == self.phone_hash))
         profile = profile_of(session, respondent)
         if respondent is None or not has_consented(respondent, self.gw.flow):
             return profile, None, False

@@ -503,3 +503,16 @@ def test_a_ussd_callers_language_is_the_sms_default(sms_app: Any) -> None:
     play(client, PHONE, ["2", "1", "1", "1", "1", "1", "2", "3", "3", "3", "2"])
     send(sms_app, PHONE, "HELP")
     assert replies_to(sms_app, PHONE)[-1][2] == sms_text(sms_app, "sw", "help")
+
+
+def test_nul_bytes_in_an_incoming_messages_fields_are_dropped_not_refused(
+        sms_app: Any) -> None:
+    """PostgreSQL text cannot hold NUL: kept as they came, the row would be refused and the
+    message retried by Africa's Talking until it gives up (lost)."""
+    form = sms_form(PHONE, "AIDE")
+    form.update(linkId="link\x00id", networkCode="630\x0002", date="\x00")
+    response = sms_app.test_client().post(SMS_URL, data=form)
+    assert response.status_code == 200
+    with sms_app.extensions["gateway"].db.session() as session:
+        row = session.scalars(select(SmsInbound)).one()
+    assert (row.link_id, row.network_code, row.at_date) == ("linkid", "63002", None)

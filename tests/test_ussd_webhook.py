@@ -339,3 +339,38 @@ def test_no_contact_later_in_the_quarter_withdraws_an_earlier_sessions_bribe_ans
     play(client, PHONE, ["1", *rating(contact="2")])  # a later session: police, no contact
     assert bribe_state(db) == ([True], 0)
     assert answers(db)[("police", "contact")] == 2
+
+
+def test_database_down_mid_session_apologises_in_the_language_the_path_chose(make_app):
+    app = make_app()
+    client = app.test_client()
+    sid = new_session_id()
+    play(client, PHONE, ["2", "1"], session_id=sid)  # Kiswahili, consent
+    gw = app.extensions["gateway"]
+    gw.db.dispose()
+    gw.db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")  # the database goes away
+    response = client.post(USSD_URL, data=ussd_form(sid, PHONE, "2*1*1"))
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == "END " + gw.catalog.text("sw", "unavailable")
+
+
+def test_nul_bytes_in_notification_fields_are_dropped_not_refused(client, db):
+    sid = new_session_id()
+    form = end_of_session(sid, PHONE)
+    form.update(errorMessage="bad\x00route", networkCode="630\x0001", lastAppResponse="\x00")
+    assert client.post(EVENTS_URL, data=form).status_code == 200
+    with db.session() as s:
+        event = s.scalars(select(UssdEvent)).one()
+    assert (event.error_message, event.network_code) == ("badroute", "63001")
+
+
+def test_a_number_typed_into_a_menu_is_not_kept_in_the_sessions_path(client, db):
+    sid = new_session_id()
+    inputs = [*FIRST_TIME_GOMA_POLICE[:3], "0991234567"]  # a number where a territory is asked
+    hops = play(client, PHONE, inputs, session_id=sid)
+    assert hops[-1][1].startswith("CON ")  # refused as a choice: the screen is asked again
+    with db.session() as s:
+        path = s.scalars(select(UssdSession.path).where(UssdSession.session_id == sid)).one()
+        dump = repr(s.execute(text("SELECT * FROM ussd_sessions")).all())
+    assert path[-1] == "[numero]"
+    assert "991234567" not in dump
