@@ -231,23 +231,29 @@ def test_phone_simulator_says_clearly_when_the_gateway_is_down(cli):
 
 
 def test_scores_and_quarter_commands(make_app):
+    from datetime import UTC, datetime
+
     from gateway.synth import generate
+    from scoring.periods import quarter_of
 
     app = make_app()
     runner = app.test_cli_runner()
-    generate(app.extensions["gateway"].db, "2026Q3", 400, seed=4)
-    recompute = runner.invoke(args=["scores", "recompute", "--period", "2026Q3"])
+    # The current quarter: an ended one may be moved to review by the app's own sweeper thread
+    # at any moment (it runs once at start), and the refused lock below would then succeed.
+    period = quarter_of(datetime.now(UTC))
+    generate(app.extensions["gateway"].db, period, 400, seed=4)
+    recompute = runner.invoke(args=["scores", "recompute", "--period", period])
     assert recompute.exit_code == 0, recompute.output
     assert "cells written from" in recompute.output and "integrity flags" in recompute.output
     assert runner.invoke(args=["scores", "recompute", "--period", "2026Q5"]).exit_code == 2
-    refused = runner.invoke(args=["quarter", "lock", "2026Q3"])
+    refused = runner.invoke(args=["quarter", "lock", period])
     assert refused.exit_code == 1 and "review" in refused.output
-    assert "2026Q3: in_review" in runner.invoke(args=["quarter", "review", "2026Q3"]).output
-    locked = runner.invoke(args=["quarter", "lock", "2026Q3"])
+    assert f"{period}: in_review" in runner.invoke(args=["quarter", "review", period]).output
+    locked = runner.invoke(args=["quarter", "lock", period])
     assert locked.exit_code == 0 and "snapshot version 1, sha256 " in locked.output
     listing = runner.invoke(args=["quarter", "list"]).output
-    assert "2026Q3\tlocked" in listing and "snapshot 1" in listing
-    assert runner.invoke(args=["quarter", "lock", "2026Q3"]).exit_code == 1
+    assert f"{period}\tlocked" in listing and "snapshot 1" in listing
+    assert runner.invoke(args=["quarter", "lock", period]).exit_code == 1
     empty = runner.invoke(args=["quarter", "review", "2099Q1"])
     assert empty.exit_code == 1 and "no answers" in empty.output
     assert "2099Q1" not in runner.invoke(args=["quarter", "list"]).output
