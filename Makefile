@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck release clean bench bench-scoring browser wrk
+.PHONY: install run test lint typecheck release clean bench bench-scoring browser wrk faults
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,10 +32,10 @@ run: release
 	fi
 
 lint: install
-	$(BIN)/ruff check gateway flows scoring tests bench
+	$(BIN)/ruff check gateway flows scoring tests bench faults
 
 typecheck: install
-	$(BIN)/mypy gateway flows scoring tests bench
+	$(BIN)/mypy gateway flows scoring tests bench faults
 
 # ruff, mypy, then pytest. PostgreSQL, Redis and RQ tests run when those services answer
 # (TEST_POSTGRES_URL, TEST_REDIS_URL, defaults on 127.0.0.1) and are reported as skipped when not;
@@ -57,8 +57,8 @@ browser:
 
 # The campaign-day figures (bench/run.py): USSD and SMS through the Procfile's gunicorn against a
 # bare Flask and a one-INSERT baseline, freshness, memory, recompute at 1M and 10M answers against
-# a bare GROUP BY, on PostgreSQL (BENCH_POSTGRES_URL) and Redis (BENCH_REDIS_URL). About 10 minutes;
-# BENCH_ARGS=--quick for a 2-minute run. Prints one table, saves bench/results/, updates README.
+# a bare GROUP BY, on PostgreSQL (BENCH_POSTGRES_URL) and Redis (BENCH_REDIS_URL). About 15 minutes;
+# BENCH_ARGS=--quick for a 4-minute run. Prints one table, saves bench/results/, updates README.
 bench: install wrk
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
@@ -71,6 +71,14 @@ wrk:
 	     (apt-get update -qq >/dev/null 2>&1 && \
 	      apt-get install -y -qq --no-install-recommends wrk >/dev/null 2>&1); \
 	  fi; command -v wrk >/dev/null 2>&1 || { echo "wrk is needed: apt-get install wrk"; exit 1; }; }
+
+# Issue 9's fault and abuse suite (faults/, a pytest suite of its own): a private PostgreSQL
+# cluster (initdb) and redis-server on free loopback ports, the Procfile's gunicorn and RQ workers,
+# then Redis killed and frozen, workers SIGKILLed, PostgreSQL stopped 30 s, duplicated webhooks,
+# fuzzing, access and privacy checks. About 7 minutes; the machine's own services are left alone.
+# Prints one line per scenario; the summary goes to bench/results/faults-<date>-<host>.json/.md.
+faults: install
+	$(BIN)/pytest faults -p no:cacheprovider
 
 # Issue 4's acceptance at scale, on PostgreSQL (TEST_POSTGRES_URL): see bench/scoring_scale.py.
 bench-scoring: install
