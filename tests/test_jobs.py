@@ -4,6 +4,7 @@ and the sweeper re-enqueues what Redis lost."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,24 @@ class RecordingQueue:
 
     def close(self):
         pass
+
+
+def at_once(n: int, work: Callable[[], Any]) -> list[BaseException]:
+    """Run `work` on `n` threads at once; return what they raised."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # pragma: no cover - reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 def seed(app: Any, client: Any, values: list[str]) -> Cell:
@@ -81,20 +100,8 @@ def test_concurrent_refreshes_leave_the_same_row(app, client, db):
     with db.transaction() as session:
         session.execute(delete(CellRow))
         mark_dirty(session, [cell], datetime.now(UTC))
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            refresh_cell(cell.period, cell.unit_id, cell.indicator, database=db)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert at_once(4, lambda: refresh_cell(cell.period, cell.unit_id, cell.indicator,
+                                           database=db)) == []
     assert score_row(db, cell) == expected
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
@@ -180,20 +187,7 @@ def test_concurrent_batch_refreshes_leave_the_same_rows(app, client, db):
             select(Answer.period, Answer.unit_id, Answer.indicator))}
         session.execute(delete(CellRow))
         mark_dirty(session, touched, datetime.now(UTC))
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            refresh_period(cell.period, database=db, pause=0.0)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert at_once(4, lambda: refresh_period(cell.period, database=db, pause=0.0)) == []
     assert all_cells(db) == expected
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
