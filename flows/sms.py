@@ -30,6 +30,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
@@ -42,6 +43,7 @@ _FIRST_WORD = re.compile(r"^[\W_]*[^\W\d_]+", re.UNICODE)
 _LEADING = " \t\r\n:;,.-_*#!?"
 
 
+@lru_cache(maxsize=8192)  # every message is matched against every place name and alias
 def normalise(text: str) -> str:
     """Upper-case ASCII words separated by single spaces (see the module rules)."""
     decomposed = unicodedata.normalize("NFKD", text.translate(_LINGALA))
