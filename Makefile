@@ -75,7 +75,7 @@ wrk:
 # Issue 9's fault and abuse suite (faults/, a pytest suite of its own): a private PostgreSQL
 # cluster (initdb) and redis-server on free loopback ports, the Procfile's gunicorn and RQ workers,
 # then Redis killed and frozen, workers SIGKILLed, PostgreSQL stopped 30 s, duplicated webhooks,
-# fuzzing, access and privacy checks. About 7 minutes; the machine's own services are left alone.
+# fuzzing, access and privacy checks. About 6 minutes; the machine's own services are left alone.
 # Prints one line per scenario; the summary goes to bench/results/faults-<date>-<host>.json/.md.
 faults: install
 	$(BIN)/pytest faults -p no:cacheprovider
