@@ -35,7 +35,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import psycopg
-import pytest
 
 from gateway.phones import pseudonym
 from scoring.periods import quarter_of
@@ -249,14 +248,6 @@ def _answers_of(gateway: Gateway, caller: Caller) -> dict[tuple[str, str], int |
         return {(str(kind), str(indicator)): value for kind, indicator, value in rows}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gateway/ussd.py _Hop.reply marks dirty cells twice in one transaction: store_answers "
-    "(gateway/answers.py) upserts the cells of what was answered, sorted, then withdraw_answers "
-    "upserts the cells of what was withdrawn, sorted again; so a caller who goes back and "
-    "changes contact from yes to no locks (unit, contact) before (unit, bribe), against every "
-    "other transaction's sorted order (bribe < contact): PostgreSQL aborts one of them "
-    "(deadlock detected, seen under concurrent load) and that caller gets the polite END. "
-    "Collect every touched cell of the hop and call mark_dirty once, sorted"))
 def test_a_withdrawal_beside_a_sorted_marker_completes(gateways: Gateways) -> None:
     gateway = gateways("withdraw_lock_order")
     client = gateway.app().test_client()

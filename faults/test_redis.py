@@ -97,14 +97,6 @@ def test_redis_killed_scores_converge_to_a_full_recompute(redis_killed: Run) -> 
     assert redis_killed.changed == [], redis_killed.changed[:5]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gateway/worker.py run_worker: RQ's Worker.work() lets redis.exceptions.ConnectionError "
-    "escape from monitor_work_horse (set_current_job_working_time) when a job ends while Redis "
-    "is gone, logs 'found an unhandled exception, quitting' and the worker process exits "
-    "(under load the batch refresh outlives a short outage, but not a quiet moment's job); "
-    "run_worker must catch ConnectionError/TimeoutError from work(), wait for Redis to answer "
-    "again and start a new Worker (and keep the sweeper ticker), so that losing Redis loses no "
-    "worker"))
 def test_redis_killed_as_a_job_ends_the_worker_survives(gateways: Gateways,
                                                          redis_server: PrivateRedis) -> None:
     gateway = gateways("redis_killed_job_ends")

@@ -87,8 +87,11 @@ def store_answers(
     location_ids: dict[str, int],
     survey_version: str,
     now: datetime,
+    mark: bool = True,
 ) -> set[Cell]:
-    """Store what is new or changed among `effects`; return the score cells touched."""
+    """Store what is new or changed among `effects`; return the score cells touched (marked
+    dirty here unless `mark` is False: a caller that touches cells twice in one transaction marks
+    them once, in one sorted pass, so two transactions never lock marks in opposite orders)."""
     period = quarter_of(now)
     touched: set[Cell] = set()
     stored = 0
@@ -129,7 +132,8 @@ def store_answers(
         session.flush()
         touched |= _count(session, sub, now)
         stored += 1
-    mark_dirty(session, touched, now)
+    if mark:
+        mark_dirty(session, touched, now)
     metrics.count_on_commit(session, metrics.answers_stored.labels(channel), stored)
     return touched
 
@@ -140,6 +144,7 @@ def withdraw_answers(
     respondent_id: int,
     withdrawals: Iterable[WithdrawAnswer],
     now: datetime,
+    mark: bool = True,
 ) -> set[Cell]:
     """Drop the countable answers that a later branch skips (contact "no" after a bribe answer,
     in this session or an earlier one of the quarter) and mark their submissions withdrawn;
@@ -159,7 +164,8 @@ def withdraw_answers(
         touched.add(Cell(answer.period, answer.unit_id, answer.indicator))
         session.delete(answer)
     session.flush()
-    mark_dirty(session, touched, now)
+    if mark:
+        mark_dirty(session, touched, now)
     return touched
 
 

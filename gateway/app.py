@@ -11,6 +11,7 @@ the duration; never a query string.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -118,7 +119,33 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     def _internal(_error: Exception) -> tuple[dict[str, str], int]:
         return {"error": "internal error"}, 500
 
+    app.before_request(_refuse_nul)
     return app
+
+
+_KEEPS_WHAT_IT_CAN = ("ussd", "sms")  # AT's webhooks drop NUL from what they store themselves
+
+
+def _refuse_nul() -> Response | None:
+    """A NUL character in a query or form field is refused with a 400 naming the field, before
+    any view runs: PostgreSQL text cannot hold it, and a query or row with it fails (a 500)."""
+    if request.blueprint in _KEEPS_WHAT_IT_CAN:
+        return None
+    sources = [request.args]
+    if request.method == "POST" and request.mimetype in (
+            "application/x-www-form-urlencoded", "multipart/form-data"):
+        sources.append(request.form)
+    for source in sources:
+        for name, value in source.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                field = name.replace("\x00", "")[:40] or "?"
+                if request.blueprint == "api":
+                    return Response(json.dumps({"error": "a NUL character is not allowed",
+                                                "field": field}),
+                                    status=400, mimetype="application/json")
+                return Response(f"{field}: a NUL character is not allowed", status=400,
+                                mimetype="text/plain")
+    return None
 
 
 def _staff_pages(app: Flask) -> None:

@@ -33,6 +33,7 @@ from gateway import metrics
 from gateway.answers import (
     UnknownUnit,
     adopt_previous_digest,
+    mark_dirty,
     store_answers,
     withdraw_answers,
 )
@@ -182,12 +183,13 @@ class _Hop:
                         session, respondent_id=respondent_id, channel="ussd",
                         session_key=self.session_id, effects=result.answers,
                         unit_ids=snapshot.unit_ids, location_ids=snapshot.location_ids,
-                        survey_version=gw.flow.version, now=now,
+                        survey_version=gw.flow.version, now=now, mark=False,
                     )
                     withdrawals = [e for e in result.effects if isinstance(e, WithdrawAnswer)]
                     if withdrawals:
                         cells |= withdraw_answers(session, respondent_id=respondent_id, now=now,
-                                                  withdrawals=withdrawals)
+                                                  withdrawals=withdrawals, mark=False)
+                    mark_dirty(session, cells, now)  # once, sorted: no lock-order deadlock
                     save_session(session, session_id=self.session_id, respondent_id=respondent_id,
                                  start_profile=start_profile, resume=resume, result=result,
                                  network_code=self.network_code, now=now)
@@ -243,7 +245,7 @@ def ussd_events(token: str) -> Response:
                 select(UssdSession.last_node).where(UssdSession.session_id == session_id))
             stmt = insert_for(session, UssdEvent).values(
                 session_id=session_id,
-                status=(form.get("status") or "Unknown")[:20],
+                status=_short(form.get("status"), 20) or "Unknown",
                 hops_count=_int(form.get("hopsCount")),
                 duration_ms=_int(form.get("durationInMillis")),
                 last_node=last_node,

@@ -15,6 +15,8 @@ Rules:
   outcome is the job's status once the horse is gone (gone from Redis = finished: `result_ttl=0`);
   what a job counts itself (an SMS sent) goes to files shared by this worker's horses, one after
   the other, rather than to files of each horse's pid (`metrics.share_horse_files`);
+- when Redis goes away under it, RQ's worker quits: this process waits for Redis and starts a
+  new one (the answers are in the database; the sweeper re-queues what Redis lost);
 - logs are the web's (JSON lines, numbers masked): the worker runs inside the Flask app, whose
   factory configured them; a record logged inside a job carries its `job_id`.
 """
@@ -27,7 +29,9 @@ import time
 from datetime import UTC, datetime
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.exceptions import InvalidJobOperation
 from rq.job import Job, JobStatus
@@ -109,8 +113,33 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
             name="sweep-ticker",
             daemon=True,
         ).start()
-    worker = GatewayWorker(list(QUEUES), connection=connection, name=name)
+    restarts = 0
     try:
-        return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
+        while True:
+            worker = GatewayWorker(list(QUEUES), connection=connection,
+                                   name=f"{name}-{restarts}" if name and restarts else name)
+            try:
+                return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # RQ quits when Redis goes away as a job ends; the process must not (under
+                # honcho, one process quitting stops the web too). Answers are safe in the
+                # database; the sweeper re-queues their refreshes once Redis is back.
+                if burst:
+                    raise
+                log.warning("Redis lost (%s): the worker waits for it, then starts again",
+                            type(exc).__name__)
+                _wait_for(connection)
+                restarts += 1
     finally:
         stop.set()
+
+
+def _wait_for(connection: Redis, most: float = 30.0) -> None:
+    delay = 0.5
+    while True:
+        try:
+            connection.ping()
+            return
+        except (RedisError, OSError):
+            time.sleep(delay)
+            delay = min(delay * 2, most)

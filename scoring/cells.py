@@ -114,8 +114,9 @@ def refresh_dirty(session: Session, period: str, limit: int = BATCH) -> tuple[in
                                           place.id, None, empty)
             for code, place in sorted(places.items())
         ], now)
+    # In the order webhooks mark them (gateway.answers.mark_dirty): never a lock-order deadlock.
     cleared = sum(clear_mark(session, Cell(period, uid, ind), int(generation))
-                  for uid, ind, generation in marks)
+                  for uid, ind, generation in sorted(marks))
     return len(marks), cleared == len(marks) and len(marks) < limit
 
 
