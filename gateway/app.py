@@ -22,6 +22,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_babel import Babel, format_datetime, format_percent, get_locale
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.datastructures import MultiDict
 
 from flows.check import problems as flow_problems
 from flows.model import FlowError
@@ -131,7 +132,8 @@ def _refuse_nul() -> Response | None:
     any view runs: PostgreSQL text cannot hold it, and a query or row with it fails (a 500)."""
     if request.blueprint in _KEEPS_WHAT_IT_CAN:
         return None
-    sources = [request.args]
+    sources: list[Any] = [request.args, MultiDict(
+        {k: str(v) for k, v in (request.view_args or {}).items()})]  # path parts, too
     if request.method == "POST" and request.mimetype in (
             "application/x-www-form-urlencoded", "multipart/form-data"):
         sources.append(request.form)

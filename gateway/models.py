@@ -312,6 +312,7 @@ class UssdEvent(Base):
     """Africa's Talking's end-of-session notification, for the drop-off funnel. No phone number."""
 
     __tablename__ = "ussd_events"
+    __table_args__ = (Index("ix_ussd_events_received_at", "received_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[str] = mapped_column(String(128), unique=True)
@@ -382,7 +383,8 @@ class SmsInbound(Base):
     grammar made of it and `outcome` what the gateway did."""
 
     __tablename__ = "sms_inbound"
-    __table_args__ = (Index("ix_sms_inbound_respondent", "respondent_id", "received_at"),)
+    __table_args__ = (Index("ix_sms_inbound_respondent", "respondent_id", "received_at"),
+                      Index("ix_sms_inbound_received_at", "received_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at_id: Mapped[str] = mapped_column(String(100), unique=True)

@@ -46,7 +46,6 @@ def pseudonym(e164: str, key: str) -> str:
     return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()
 
 
-_SEVEN_DIGITS = re.compile(r"\d(?:[\s().,/_-]*\d){6,}")
 _NUMBERISH = re.compile(r"\+?\d[\d\s().,/_-]{6,}\d")
 MASK = "[numero]"
 
@@ -56,9 +55,9 @@ def redact_numbers(text: str, region: str = DEFAULT_REGION) -> str:
     a citizen who writes a number — theirs or someone else's — must not put it in the database.
     `phonenumbers` finds numbers written the ways people write them; any run of eight or more
     digits left over is masked too (better a masked reference number than a leaked phone).
-    Text without seven digits in a row (separators aside) has no phone number to mask, and is
-    returned as it is: every log line goes through here, and the matcher costs ~0.1 ms."""
-    if not _SEVEN_DIGITS.search(text):
+    Text with fewer than seven digits in all has no phone number to mask, and is returned as it
+    is: every log line goes through here, and the matcher costs ~0.1 ms."""
+    if sum(c.isdigit() for c in text) < 7:
         return text
     spans = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(
         text, region, leniency=phonenumbers.Leniency.POSSIBLE)]

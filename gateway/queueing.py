@@ -3,6 +3,8 @@
 Rules (DESIGN §7):
 - Redis is disposable: every job is also represented by a row in the database (a dirty cell), and
   the sweeper re-enqueues whatever was lost; a failed enqueue is logged and counted, never raised.
+- a change that finds its job already running gets one more run queued behind it (`-again`):
+  the running job may have read the database before the change was committed;
 - Short socket timeouts bound the wait on a stopped or hung Redis; after a failure the queue stops
   trying for a short cool-down, so a hung Redis costs one timeout, not one per hop.
 - With no `REDIS_URL` (embedded mode) jobs run in-process on one background thread, after the reply.
@@ -38,11 +40,12 @@ log = logging.getLogger(__name__)
 
 QUEUE_NAME = "scores"
 SMS_QUEUE = "sms"  # outbound SMS: a broadcast or a slow provider never delays a score refresh
-QUEUES = (QUEUE_NAME, SMS_QUEUE)  # what a worker listens to, in order of priority
+QUEUES = (QUEUE_NAME, SMS_QUEUE)  # what a worker listens to, taking turns (gateway.worker)
 FAILURE_TTL = 600  # seconds: tracebacks may hold personal data
 JOB_TIMEOUT = 1800
 COOL_DOWN = 5.0
 DEFAULT_RETRY = (2, 10, 60)  # seconds before each retry of a failed job
+AGAIN = "-again"  # the id suffix of the one run queued behind a running job of the same id
 for _queue in QUEUES:  # series at 0 from the start
     for _reason in metrics.ENQUEUE_FAILURE_REASONS:
         metrics.enqueue_failures.labels(_queue, _reason)
@@ -106,18 +109,7 @@ class RedisJobQueue:
         delays = list(retry or DEFAULT_RETRY)
         target = self.queues[queue]
         try:
-            target.enqueue(
-                func,
-                *args,
-                job_id=job_id,
-                unique=True,
-                retry=Retry(max=len(delays), interval=delays),
-                result_ttl=0,
-                failure_ttl=FAILURE_TTL,
-                job_timeout=JOB_TIMEOUT,
-            )
-        except DuplicateJobError:
-            return self._requeue_if_done(target, func, args, job_id, delays)
+            return self._submit(target, func, args, job_id, delays)
         except (RedisError, OSError) as exc:
             self.failures += 1
             metrics.enqueue_failures.labels(queue, "redis_error").inc()
@@ -126,32 +118,42 @@ class RedisJobQueue:
                 "enqueue %s failed (%s); the sweeper will retry it", job_id, type(exc).__name__
             )
             return False
+
+    def _submit(self, target: Queue, func: str, args: tuple[Any, ...], job_id: str,
+                delays: list[int]) -> bool:
+        try:
+            target.enqueue(func, *args, job_id=job_id, unique=True,
+                           retry=Retry(max=len(delays), interval=delays), result_ttl=0,
+                           failure_ttl=FAILURE_TTL, job_timeout=JOB_TIMEOUT)
+        except DuplicateJobError:
+            return self._requeue_if_done(target, func, args, job_id, delays)
         return True
 
     def _requeue_if_done(self, target: Queue, func: str, args: tuple[Any, ...], job_id: str,
                          delays: list[int]) -> bool:
-        """A job with this id exists: fine if it is queued, scheduled or running (it will see this
-        change, or loop on it); a failed or finished one kept for its TTL is replaced, and one that
-        finished and went between the two looks (`result_ttl=0`) is queued again."""
+        """A job with this id exists: fine if it is queued or scheduled (it will see this change);
+        a running one may have read the database before this change, so one follow-up run is
+        queued after it, under `<id>-again` (jobs are idempotent; at most one waits); a failed or
+        finished one kept for its TTL is replaced, and one that finished and went between the
+        two looks (`result_ttl=0`) is queued again."""
         try:
-            try:
-                job: Job | None = Job.fetch(job_id, connection=self.connection)
-                status = job.get_status() if job is not None else None
-            except (NoSuchJobError, InvalidJobOperation):
-                job, status = None, None
-            if status is not None and status not in (JobStatus.FAILED, JobStatus.FINISHED,
-                                                     JobStatus.STOPPED, JobStatus.CANCELED):
-                return True
-            if job is not None:
-                job.delete()
+            job: Job | None = Job.fetch(job_id, connection=self.connection)
+            status = job.get_status() if job is not None else None
+        except (NoSuchJobError, InvalidJobOperation):
+            job, status = None, None
+        if status == JobStatus.STARTED and not job_id.endswith(AGAIN):
+            return self._submit(target, func, args, job_id + AGAIN, delays)
+        if status is not None and status not in (JobStatus.FAILED, JobStatus.FINISHED,
+                                                 JobStatus.STOPPED, JobStatus.CANCELED):
+            return True
+        if job is not None:
+            job.delete()
+        try:
             target.enqueue(func, *args, job_id=job_id, unique=True,
                            retry=Retry(max=len(delays), interval=delays), result_ttl=0,
                            failure_ttl=FAILURE_TTL, job_timeout=JOB_TIMEOUT)
         except DuplicateJobError:
             return True  # queued again meanwhile, by another request
-        except (RedisError, OSError):
-            metrics.enqueue_failures.labels(target.name, "redis_error").inc()
-            return False
         return True
 
     def schedule(self, when: datetime, func: str, *args: Any, job_id: str) -> bool:

@@ -1,8 +1,9 @@
 """The RQ worker process (`worker:` in the Procfile).
 
 Rules:
-- it runs RQ's own Worker (a forked work horse per job) with its scheduler, on the `scores`
-  queue first, then `sms` (outbound messages wait behind score refreshes, never the reverse);
+- it runs RQ's own Worker (a forked work horse per job) with its scheduler, on the `scores` and
+  `sms` queues taking turns (round robin): a busy day's score refreshes, queued again and again,
+  never hold the replies back, nor the replies the scores;
 - a small ticker thread in the worker's main process enqueues the sweeper every SWEEP_INTERVAL
   seconds under one fixed job id, so several workers never queue it twice, and a Redis that came
   back empty is re-seeded at the next tick: losing Redis loses no score; the same tick schedules,
@@ -35,6 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.exceptions import InvalidJobOperation
 from rq.job import Job, JobStatus
+from rq.worker import DequeueStrategy
 
 from gateway import metrics
 from gateway.queueing import QUEUES, RedisJobQueue
@@ -119,7 +121,8 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
             worker = GatewayWorker(list(QUEUES), connection=connection,
                                    name=f"{name}-{restarts}" if name and restarts else name)
             try:
-                return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
+                return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO",
+                                        dequeue_strategy=DequeueStrategy.ROUND_ROBIN))
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 # RQ quits when Redis goes away as a job ends; the process must not (under
                 # honcho, one process quitting stops the web too). Answers are safe in the

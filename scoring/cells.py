@@ -78,6 +78,9 @@ def refresh_dirty(session: Session, period: str, limit: int = BATCH) -> tuple[in
     """Recompute up to `limit` dirty cells of `period`, oldest marks first, and the parents above
     them, inside the caller's transaction. Returns how many cells were refreshed and whether the
     period had no other dirty cell (False: more than `limit`, or one touched meanwhile)."""
+    # The period's lock first, as every writer of its cells takes it: the marks read under it
+    # are not being cleared by another refresh at the same time.
+    lock_period(session, period)
     marks = session.execute(
         select(DirtyCell.unit_id, DirtyCell.indicator, DirtyCell.generation)
         .where(DirtyCell.period == period)
@@ -87,7 +90,6 @@ def refresh_dirty(session: Session, period: str, limit: int = BATCH) -> tuple[in
     if not marks:
         return 0, True
     tree = load_tree(session)  # units are deactivated, never deleted: every cell's unit is here
-    lock_period(session, period)  # before any cell is written, as every writer of the period
     now = datetime.now(UTC)
     wanted = {(int(uid), str(ind)) for uid, ind, _ in marks}
     counts: dict[tuple[int, str], dict[int | None, int]] = {}

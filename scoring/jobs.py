@@ -93,6 +93,8 @@ def refresh_period(period: str, *, database: Database | None = None,
         batches += 1
         if done == 0 and (idle or batches == 1):
             break  # nothing (more) to do: the next answer's enqueue starts a new run
+        if pause <= 0 and done < BATCH:
+            break  # no pause asked (in-process runner): an answer from now on queues a new run
         idle = clean
         if clean or done < BATCH:
             if waiting():

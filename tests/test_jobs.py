@@ -222,9 +222,13 @@ def test_a_batch_refresh_hands_the_worker_over_when_other_jobs_wait(app, client,
     assert handed_over == {"cells": 1, "batches": 1}
     with db.transaction() as session:
         mark_dirty(session, [cell], datetime.now(UTC))
-    looked_again = refresh_period(cell.period, database=db, pause=0.0,
+    looked_again = refresh_period(cell.period, database=db, pause=0.01,
                                   others_waiting=lambda: False)
     assert looked_again == {"cells": 1, "batches": 2}  # a batch, then a look after the pause
+    with db.transaction() as session:
+        mark_dirty(session, [cell], datetime.now(UTC))
+    in_process = refresh_period(cell.period, database=db, pause=0.0)
+    assert in_process == {"cells": 1, "batches": 1}  # no pause: one pass, new answers re-queue
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
 
@@ -246,4 +250,25 @@ def test_a_refresh_that_finished_between_two_looks_is_queued_again(redis_url):
     assert target.job_ids == [job_id]
     assert jobs.enqueue(REFRESH_PERIOD, "2026Q4", job_id=job_id)  # queued: nothing more
     assert target.job_ids == [job_id]
+    connection.close()
+
+
+def test_a_change_that_finds_its_refresh_running_queues_one_more_run_behind_it(redis_url):
+    """The running job may have read the dirty cells before this change committed: one follow-up
+    run (`-again`) is queued, and only one however many changes arrive meanwhile."""
+    from redis import Redis
+    from rq import Queue
+    from rq.job import Job, JobStatus
+
+    from gateway.queueing import AGAIN, QUEUE_NAME, RedisJobQueue
+
+    connection = Redis.from_url(redis_url)
+    jobs = RedisJobQueue(connection)
+    job_id = refresh_job_id("2026Q4")
+    assert jobs.enqueue(REFRESH_PERIOD, "2026Q4", job_id=job_id)
+    Job.fetch(job_id, connection=connection).set_status(JobStatus.STARTED)  # a worker took it
+    for _ in range(3):
+        assert jobs.enqueue(REFRESH_PERIOD, "2026Q4", job_id=job_id)
+    queued = Queue(QUEUE_NAME, connection=connection).job_ids
+    assert queued == [job_id, job_id + AGAIN]
     connection.close()

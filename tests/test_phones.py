@@ -98,6 +98,8 @@ def test_pseudonym_depends_on_the_key_and_the_number():
     ("(099) 123 45 67", "[numero]"),
     ("mon 099  123  4567", "mon [numero]"),
     ("ref 12345678", "ref [numero]"),  # eight digits or more: masked whatever they are
+    ("0812\u2013345\u2013678", "[numero]"),  # en dashes, tildes, brackets: still a number
+    ("0812~345~678 ou 0812[345]678", "[numero] ou [numero]"),
 ])
 def test_redact_numbers_masks_phone_numbers_and_leaves_short_figures(text, expected):
     assert redact_numbers(text) == expected
