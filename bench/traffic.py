@@ -87,6 +87,7 @@ class Probe:
     unit: str
     texts: tuple[str, ...]
     phone: str  # the recorded caller, left out of the replayed streams
+    ending: str  # the END screen that session got (the thanks, in its language)
 
 
 @dataclass
@@ -95,6 +96,7 @@ class _Played:
     hops: list[str]
     first_time: bool
     completed: bool
+    ending: str = ""
 
 
 class _NoJobs:
@@ -165,7 +167,7 @@ def _play(client: Any, rng: random.Random, phone: str, session_id: str, *,
         reply = client.post(f"/at/{TOKEN}/ussd", data=form).get_data(as_text=True)
         one.hops.append(urlencode(form))
         if reply.startswith("END "):
-            one.completed = True
+            one.completed, one.ending = True, reply
         if not reply.startswith("CON ") or depth == drop_after:
             break
         choice = _choose(rng, reply, depth)
@@ -194,7 +196,7 @@ def _probe(db: Database, key: str, played: list[_Played]) -> Probe:
         if phone is not None and len(sessions_of[phone]) == 1 and sessions_of[phone][0].completed:
             texts = tuple(parse_qs(h, keep_blank_values=True)["text"][0]
                           for h in sessions_of[phone][0].hops)
-            return Probe(unit, texts, phone)
+            return Probe(unit, texts, phone, sessions_of[phone][0].ending)
     raise RuntimeError("no unit rated by exactly one caller: record more sessions")
 
 
