@@ -13,6 +13,8 @@ NUM = {"type": ["number", "null"]}
 INTERVAL = {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
 SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 PERIOD = {"type": "string", "pattern": "^2[0-9]{3}Q[1-4]$"}  # as scoring.periods.is_period
+# Any text but NUL, which every query string and form field is refused for (gateway.app: a 400).
+PLACE_CODE = {"type": "string", "pattern": "^[^\\x00]*$"}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -123,7 +125,7 @@ def openapi_document() -> dict[str, Any]:
                     PERIOD_PARAM,
                     _param("type", {"enum": ["police", "justice", "administration"]}),
                     _param("level", {"enum": ["province", "territory", "collectivity", "unit"]}),
-                    _param("location", {"type": "string"}, text="A place code: it and below"),
+                    _param("location", PLACE_CODE, text="A place code: it and below"),
                     _param("page", {"type": "integer", "minimum": 1}),
                     _param("per_page", {"type": "integer", "minimum": 1, "maximum": 5000})],
                 "responses": {**ok("Scores", "The quarter's items, in a stable order"), **OK_304,
