@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -98,7 +98,8 @@ def load_tree(session: Session) -> Tree:
 
 
 def unit_counts(
-    session: Session, period: str, unit_id: int | None = None, indicator: str | None = None
+    session: Session, period: str, unit_id: int | None = None, indicator: str | None = None,
+    *, unit_ids: Collection[int] | None = None,
 ) -> Iterator[tuple[int, str, Counts]]:
     """(unit id, indicator, counts) from one GROUP BY over the countable answers, by unit id then
     indicator.
@@ -115,6 +116,8 @@ def unit_counts(
         stmt = stmt.where(Answer.unit_id == unit_id)
     if indicator is not None:
         stmt = stmt.where(Answer.indicator == indicator)
+    if unit_ids is not None:
+        stmt = stmt.where(Answer.unit_id.in_(sorted(unit_ids)))
     groups: dict[tuple[int, str], dict[int | None, int]] = {}
     for uid, ind, value, n in session.execute(stmt):
         groups.setdefault((int(uid), str(ind)), {})[None if value is None else int(value)] = int(n)
@@ -263,16 +266,26 @@ def refresh_unit(session: Session, period: str, tree: Tree, unit_id: int, indica
     found = list(unit_counts(session, period, unit_id, indicator))
     counts = found[0][2] if found else Counts({}, 0)
     write_cells(session, [unit_cell(period, tree, unit_id, indicator, counts)], now)
-    unit = tree.units[unit_id]
+    write_parents(session, period, tree, (tree.units[unit_id].type, indicator), [unit_id],
+                  now=now)
+    return counts
+
+
+def write_parents(session: Session, period: str, tree: Tree, series: tuple[str, str],
+                  unit_ids: Iterable[int], *, now: datetime) -> None:
+    """Rewrite every parent cell above `unit_ids` of one `series` (institution type, indicator)
+    as the sum of the stored unit cells under it; one with nothing left under it is deleted."""
+    institution_type, indicator = series
     parents = {c.key.code: c for c in rollup(
-        period, tree, stored_unit_cells(session, period, tree, unit.type, indicator))}
+        period, tree, stored_unit_cells(session, period, tree, institution_type, indicator))}
+    places = {place.code: place for uid in unit_ids
+              for place in tree.ancestors(tree.units[uid].location_id)}
     empty = Counts({}, 0)
     write_cells(session, [
-        parents.get(place.code) or CellData(
-            CellKey(period, place.level, place.code, unit.type, indicator), place.id, None, empty)
-        for place in tree.ancestors(unit.location_id)
+        parents.get(code) or CellData(
+            CellKey(period, place.level, code, institution_type, indicator), place.id, None, empty)
+        for code, place in sorted(places.items())
     ], now)
-    return counts
 
 
 def recompute_period(session: Session, period: str, now: datetime,

@@ -14,20 +14,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from gateway.models import Answer, DirtyCell
+from gateway.models import DirtyCell
 from scoring.aggregate import (
-    CellData,
-    CellKey,
     load_tree,
     lock_period,
     refresh_unit,
-    rollup,
-    stored_unit_cells,
     unit_cell,
+    unit_counts,
     write_cells,
+    write_parents,
 )
 from scoring.keys import Cell
 from scoring.stats import Counts
@@ -92,36 +90,18 @@ def refresh_dirty(session: Session, period: str, limit: int = BATCH) -> tuple[in
     tree = load_tree(session)  # units are deactivated, never deleted: every cell's unit is here
     now = datetime.now(UTC)
     wanted = {(int(uid), str(ind)) for uid, ind, _ in marks}
-    counts: dict[tuple[int, str], dict[int | None, int]] = {}
-    for uid, ind, value, n in session.execute(
-        select(Answer.unit_id, Answer.indicator, Answer.value, func.count())
-        .where(Answer.period == period, Answer.unit_id.in_(sorted({u for u, _ in wanted})))
-        .group_by(Answer.unit_id, Answer.indicator, Answer.value)
-    ):
-        if (int(uid), str(ind)) in wanted:
-            counts.setdefault((int(uid), str(ind)), {})[None if value is None else int(value)] = n
-    write_cells(session, [unit_cell(period, tree, uid, ind, _counts(counts.get((uid, ind), {})))
+    found = {(uid, ind): counts for uid, ind, counts in unit_counts(
+        session, period, unit_ids={uid for uid, _ in wanted}) if (uid, ind) in wanted}
+    empty = Counts({}, 0)
+    write_cells(session, [unit_cell(period, tree, uid, ind, found.get((uid, ind), empty))
                           for uid, ind in sorted(wanted)], now)
     by_series: dict[tuple[str, str], set[int]] = {}
     for uid, ind in wanted:
         by_series.setdefault((tree.units[uid].type, ind), set()).add(uid)
-    empty = Counts({}, 0)
-    for (kind, indicator), unit_ids in sorted(by_series.items()):
-        parents = {c.key.code: c for c in rollup(
-            period, tree, stored_unit_cells(session, period, tree, kind, indicator))}
-        places = {place.code: place for uid in unit_ids
-                  for place in tree.ancestors(tree.units[uid].location_id)}
-        write_cells(session, [
-            parents.get(code) or CellData(CellKey(period, place.level, code, kind, indicator),
-                                          place.id, None, empty)
-            for code, place in sorted(places.items())
-        ], now)
+    for series, unit_ids in sorted(by_series.items()):
+        write_parents(session, period, tree, series, unit_ids, now=now)
     # In the order webhooks mark them (gateway.answers.mark_dirty): never a lock-order deadlock.
     cleared = sum(clear_mark(session, Cell(period, uid, ind), int(generation))
                   for uid, ind, generation in sorted(marks))
     return len(marks), cleared == len(marks) and len(marks) < limit
 
-
-def _counts(found: dict[int | None, int]) -> Counts:
-    values = {v: n for v, n in found.items() if v is not None}
-    return Counts(values, found.get(None, 0))
