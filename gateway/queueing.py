@@ -119,12 +119,18 @@ class RedisJobQueue:
             )
             return False
 
+    @staticmethod
+    def _put(target: Queue, func: str, args: tuple[Any, ...], job_id: str,
+             delays: list[int]) -> None:
+        """RQ's enqueue with this module's rules; DuplicateJobError when the id is taken."""
+        target.enqueue(func, *args, job_id=job_id, unique=True,
+                       retry=Retry(max=len(delays), interval=delays), result_ttl=0,
+                       failure_ttl=FAILURE_TTL, job_timeout=JOB_TIMEOUT)
+
     def _submit(self, target: Queue, func: str, args: tuple[Any, ...], job_id: str,
                 delays: list[int]) -> bool:
         try:
-            target.enqueue(func, *args, job_id=job_id, unique=True,
-                           retry=Retry(max=len(delays), interval=delays), result_ttl=0,
-                           failure_ttl=FAILURE_TTL, job_timeout=JOB_TIMEOUT)
+            self._put(target, func, args, job_id, delays)
         except DuplicateJobError:
             return self._requeue_if_done(target, func, args, job_id, delays)
         return True
@@ -149,9 +155,7 @@ class RedisJobQueue:
         if job is not None:
             job.delete()
         try:
-            target.enqueue(func, *args, job_id=job_id, unique=True,
-                           retry=Retry(max=len(delays), interval=delays), result_ttl=0,
-                           failure_ttl=FAILURE_TTL, job_timeout=JOB_TIMEOUT)
+            self._put(target, func, args, job_id, delays)
         except DuplicateJobError:
             return True  # queued again meanwhile, by another request
         return True
