@@ -14,6 +14,7 @@ Rules:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import psycopg
 
@@ -63,3 +64,26 @@ def recompute_differences(gateway: Gateway, period: str) -> tuple[int, list[str]
     changed = [f"{key}: incremental {before.get(key)} != recompute {after.get(key)}"
                for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
     return len(after), changed
+
+
+@dataclass(frozen=True)
+class Settled:
+    """After a scenario's load: how long the scores took to catch up (None: they did not, and
+    `error` says how far they were), and how a full recompute compares with them."""
+
+    catch_up: float | None
+    error: str | None
+    compared: int
+    changed: list[str]
+
+
+def settle(gateway: Gateway, period: str, timeout: float) -> Settled:
+    """Wait for the period's scores, stop the gateway, then compare them with a recompute."""
+    try:
+        catch_up: float | None = wait_for_scores(gateway.database_url, period, timeout)
+        error = None
+    except AssertionError as exc:
+        catch_up, error = None, str(exc)
+    gateway.stop()
+    compared, changed = recompute_differences(gateway, period)
+    return Settled(catch_up, error, compared, changed)

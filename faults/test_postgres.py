@@ -21,7 +21,7 @@ import pytest
 from scoring.periods import quarter_of
 
 from .load import LANGUAGES, Caller, Hop, Load, Tally, apology, half_written
-from .scores import recompute_differences, wait_for_scores
+from .scores import settle
 from .services import Gateways, PrivatePostgres
 
 OUTAGE = 30.0  # seconds, as the issue asks
@@ -69,12 +69,8 @@ def outage(module_gateways: Gateways, postgres: PrivatePostgres,
     restarting = load.elapsed()
     postgres.start()
     load.join()
-    try:
-        catch_up: float | None = wait_for_scores(gateway.database_url, period, 60)
-    except AssertionError:
-        catch_up = None
-    gateway.stop()
-    compared, changed = recompute_differences(gateway, period)
+    settled = settle(gateway, period, 60)
+    catch_up, compared, changed = settled.catch_up, settled.compared, settled.changed
     problems = half_written(load.callers, gateway.database_url)
     down = (stopped, restarting)
     during = _during(load, down)

@@ -26,7 +26,7 @@ from tests.africastalking import first_time_goma_police, play
 
 from .jobs import busy_worker, held_up, hold_cells
 from .load import ALL_PHONES, Load, Tally
-from .scores import recompute_differences, wait_for_scores
+from .scores import recompute_differences, settle, wait_for_scores
 from .services import Gateways, PrivateRedis, wait_until
 
 RATE = 3.0  # new callers a second; each plays about 12 hops, 0.25 s apart
@@ -70,13 +70,9 @@ def redis_killed(module_gateways: Gateways, redis_server: PrivateRedis,
     survived = worker.alive
     if not survived:
         gateway.start_worker()  # as a Procfile host restarts a process that exited
-    try:
-        catch_up: float | None = wait_for_scores(gateway.database_url, period, CATCH_UP)
-        error = None
-    except AssertionError as exc:
-        catch_up, error = None, str(exc)
-    gateway.stop()
-    compared, changed = recompute_differences(gateway, period)
+    settled = settle(gateway, period, CATCH_UP)
+    catch_up, error = settled.catch_up, settled.error
+    compared, changed = settled.compared, settled.changed
     result = record("redis killed mid-job, restarted empty", load.callers, gateway.database_url,
                     outage_s=REDIS_GONE, worker_survived=survived,
                     scores_caught_up_s=None if catch_up is None else round(catch_up, 1),

@@ -28,7 +28,7 @@ from tests.africastalking import GOMA_POLICE_UNIT
 
 from .jobs import busy_worker, held_up, hold_cells
 from .load import Load, Tally
-from .scores import recompute_differences, wait_for_scores
+from .scores import recompute_differences, settle, wait_for_scores
 from .services import Gateways, PrivateRedis, wait_until
 
 RATE = 3.0
@@ -63,13 +63,9 @@ def worker_killed(module_gateways: Gateways, redis_server: PrivateRedis,
     load.sleep_until(9)
     gateway.start_worker()  # the host restarts the process that died
     load.join()
-    try:
-        catch_up: float | None = wait_for_scores(gateway.database_url, period, CATCH_UP)
-        error = None
-    except AssertionError as exc:
-        catch_up, error = None, str(exc)
-    gateway.stop()
-    compared, changed = recompute_differences(gateway, period)
+    settled = settle(gateway, period, CATCH_UP)
+    catch_up, error = settled.catch_up, settled.error
+    compared, changed = settled.compared, settled.changed
     result = record("worker SIGKILLed mid-job", load.callers, gateway.database_url,
                     killed_job=job_id, workers=2,
                     scores_caught_up_s=None if catch_up is None else round(catch_up, 1),
