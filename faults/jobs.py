@@ -7,6 +7,8 @@ Rules:
   10 s statement timeout);
 - `held_up` waits until some transaction (a job's) is actually waiting on that lock, so a fault
   injected then lands in the middle of a job, every run;
+- `idle_workers` waits until every worker is idle and no job waits in a queue (a follow-up refresh
+  still queued would take a worker a test needs free);
 - `busy_worker` reads RQ's own registry of workers (`Worker.all`): the pid and job of a worker
   running a job other than the sweeper (which writes no cells and is never held up).
 """
@@ -18,8 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from rq import Worker
+from rq import Queue, Worker
 
+from gateway.queueing import QUEUES
 from scoring.keys import SWEEP_JOB_ID
 
 from .services import PrivateRedis
@@ -66,3 +69,22 @@ def busy_worker(redis_server: PrivateRedis, timeout: float = 10.0) -> tuple[int,
     finally:
         conn.close()
     raise AssertionError(f"no RQ worker took a job within {timeout:.0f} s")
+
+
+def idle_workers(redis_server: PrivateRedis, count: int, timeout: float = 30.0) -> None:
+    """Wait until `count` workers are registered, none runs a job and every queue is empty."""
+    conn = redis_server.client()
+    deadline = time.monotonic() + timeout
+    seen = ""
+    try:
+        while time.monotonic() < deadline:
+            workers = Worker.all(connection=conn)
+            busy = [str(w.get_current_job_id()) for w in workers if w.get_current_job_id()]
+            queued = {name: Queue(name, connection=conn).count for name in QUEUES}
+            if len(workers) == count and not busy and not any(queued.values()):
+                return
+            seen = f"{len(workers)} workers, running {busy}, queued {queued}"
+            time.sleep(0.1)
+    finally:
+        conn.close()
+    raise AssertionError(f"the workers did not fall idle within {timeout:.0f} s: {seen}")

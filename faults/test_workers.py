@@ -26,7 +26,7 @@ from scoring.keys import REFRESH_CELL
 from scoring.periods import quarter_of
 from tests.africastalking import GOMA_POLICE_UNIT
 
-from .jobs import busy_worker, held_up, hold_cells
+from .jobs import busy_worker, held_up, hold_cells, idle_workers
 from .load import Load, Tally
 from .scores import recompute_differences, settle, wait_for_scores
 from .services import Gateways, PrivateRedis, wait_until
@@ -98,6 +98,9 @@ def test_two_workers_on_the_same_cell_leave_the_recompute(
         row = conn.execute("SELECT id FROM institution_units WHERE code = %s",
                            (GOMA_POLICE_UNIT,)).fetchone()
     assert row is not None
+    # Both workers free first: a follow-up refresh still queued or running would take one, and the
+    # first twin would time out on the held lock (10 s) before the second one started.
+    idle_workers(redis_server, 2)
     conn_redis = redis_server.client()
     try:
         queue = Queue("scores", connection=conn_redis)
@@ -107,10 +110,12 @@ def test_two_workers_on_the_same_cell_leave_the_recompute(
                      for n in ("a", "b")]
 
             def both_started() -> bool:
-                return all(Job.fetch(j.id, connection=conn_redis).get_status()
-                           == JobStatus.STARTED for j in twins)
+                statuses = [Job.fetch(j.id, connection=conn_redis).get_status() for j in twins]
+                if JobStatus.FAILED in statuses or JobStatus.FINISHED in statuses:
+                    raise AssertionError(f"a twin ended before the other started: {statuses}")
+                return all(status == JobStatus.STARTED for status in statuses)
 
-            wait_until(both_started, 20, "both workers running a refresh of the same cell")
+            wait_until(both_started, 8, "both workers running a refresh of the same cell")
         wait_until(lambda: all(Job.fetch(j.id, connection=conn_redis).get_status()
                                == JobStatus.FINISHED for j in twins), 30, "both refreshes done")
         ran_on = {Job.fetch(j.id, connection=conn_redis).worker_name for j in twins}

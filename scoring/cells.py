@@ -76,7 +76,13 @@ def refresh_dirty(session: Session, period: str, limit: int = BATCH) -> tuple[in
     """Recompute up to `limit` dirty cells of `period`, oldest marks first, and the parents above
     them, inside the caller's transaction. Returns how many cells were refreshed and whether the
     period had no other dirty cell (False: more than `limit`, or one touched meanwhile)."""
-    # The period's lock first, as every writer of its cells takes it: the marks read under it
+    # A look without the lock first: a refresh with nothing to do (a follow-up run, the sweeper's)
+    # must not wait behind another writer of the period, holding a worker that SMS replies need.
+    # A mark committed after this look is followed by its own enqueue, so nothing is skipped.
+    if session.execute(select(DirtyCell.unit_id).where(DirtyCell.period == period)
+                       .limit(1)).first() is None:
+        return 0, True
+    # Then the period's lock, as every writer of its cells takes it: the marks read under it
     # are not being cleared by another refresh at the same time.
     lock_period(session, period)
     marks = session.execute(

@@ -8,14 +8,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+import pytest
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from gateway.answers import mark_dirty
 from gateway.db import Database
 from gateway.models import Answer, DirtyCell, InstitutionUnit
 from gateway.models import Cell as CellRow
 from gateway.queueing import InProcessJobQueue
-from scoring.aggregate import recompute_period
+from scoring.aggregate import lock_period, recompute_period
 from scoring.cells import clear_mark, dirty_generation, refresh_dirty
 from scoring.jobs import refresh_cell, refresh_period, sweep_dirty_cells
 from scoring.keys import REFRESH_CELL, REFRESH_PERIOD, Cell, refresh_job_id
@@ -191,6 +193,28 @@ def test_concurrent_batch_refreshes_leave_the_same_rows(app, client, db):
     assert all_cells(db) == expected
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
+
+
+def test_a_refresh_with_nothing_to_do_does_not_wait_for_the_period_lock(pg_app):
+    """A follow-up or sweeper refresh that finds no mark returns at once, even while another
+    writer (a long recompute, a cell job waiting on a row) holds the period's lock: it must not
+    keep a worker that SMS replies need. With a mark, it does wait for the lock."""
+    client, db = pg_app.test_client(), pg_app.extensions["gateway"].db
+    cell = seed(pg_app, client, ["3"])
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(DirtyCell)) == 0
+    with db.transaction() as holder:
+        lock_period(holder, cell.period)  # another writer of the period, mid-transaction
+        with db.transaction() as session:
+            session.execute(text("SET LOCAL lock_timeout = '2s'"))
+            assert refresh_dirty(session, cell.period) == (0, True)
+        with db.transaction() as session:
+            mark_dirty(session, [cell], datetime.now(UTC))
+        with pytest.raises(OperationalError, match="lock timeout"), \
+                db.transaction() as session:
+            session.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            refresh_dirty(session, cell.period)
+    assert refresh_period(cell.period, database=db, pause=0.0)["cells"] == 1
 
 
 def test_in_process_queue_runs_jobs_and_dedupes_pending_ids(app, client, db):
