@@ -91,8 +91,11 @@ def _scope(session: Session, token: ApiToken) -> tuple[Tree, set[str] | None]:
     return tree, (subtree(tree, token.province_code) if token.province_code else None)
 
 
-def _published(token: ApiToken, period: str) -> Published | Response:
-    """Resolve a quarter for a token: the locked snapshot, or provisional items if allowed."""
+def _published(token: ApiToken, period: str, *, kind: str | None = None,
+               level: str | None = None, location: str | None = None) -> Published | Response:
+    """Resolve a quarter for a token: the locked snapshot, or provisional items if allowed.
+    Provisional items are computed only for the type, level and place subtree asked for (the
+    caller filters a snapshot's items the same way)."""
     gw = current_gateway()
     with gw.db.session() as session:
         tree, allowed = _scope(session, token)
@@ -117,7 +120,11 @@ def _published(token: ApiToken, period: str) -> Published | Response:
                 "method_version": gw.method.version,
                 "min_respondents": gw.method.min_respondents,
                 "generated_at": (computed or row.opened_at).isoformat(timespec="seconds")}
-        return Published(head, period_items(session, period, gw.method), allowed, tree)
+        places = subtree(tree, location) if location is not None else None
+        if allowed is not None:
+            places = allowed if places is None else places & allowed
+        items = period_items(session, period, gw.method, kind=kind, level=level, places=places)
+        return Published(head, items, allowed, tree)
 
 
 def _page_args() -> tuple[int, int] | Response:
@@ -179,7 +186,7 @@ def scores() -> Response:
         with gw.db.session() as session:
             if session.scalar(select(Location.id).where(Location.code == location)) is None:
                 return problem(404, "no place has this code", "location")
-    published = _published(token, period)
+    published = _published(token, period, kind=kind, level=level, location=location)
     if isinstance(published, Response):
         return published
     if location is not None and published.allowed is not None and location not in published.allowed:

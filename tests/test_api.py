@@ -130,6 +130,44 @@ def test_every_level_is_served_and_filters_narrow_it(app, client, db):
     assert {i["level"] for i in goma} == {"unit", "collectivity", "territory"}
 
 
+def test_filtered_provisional_items_are_the_full_list_filtered(app, client, db):
+    """Provisional items are computed only for the type, level and places asked for: for every
+    filter and token scope, the answer is the unfiltered list filtered, in the same order."""
+    play(client, "+243970000300", first_time_goma_police(trust="4", contact="1", bribe="1"))
+    play(client, "+243970000301", ["1", "1", "1", "1", "2", "2", "2", "2", "3", "2", "2"])
+    play(client, "+243970000302", ["1", "1", "2", "1", "1", "1", "2", "1", "3", "1", "2"])
+    app.extensions["gateway"].queue.drain()
+    base = f"/api/v1/scores?period={period_now()}&per_page=500"
+    for province in (None, "CD61", "CD54"):
+        _, token = make_token(db, provisional=True, province=province)
+        everything = get(client, base, token).get_json()["items"]
+        if province is None:
+            assert len({i["type"] for i in everything}) >= 2 and len(everything) >= 8
+        codes = {i["location"]["code"] for i in everything}
+        for kind in (None, "police", "justice", "administration"):
+            for level in (None, "unit", "collectivity", "territory", "province"):
+                for place in (None, *sorted(codes)):
+                    query = "".join(f"&{k}={v}" for k, v in (
+                        ("type", kind), ("level", level), ("location", place)) if v)
+                    expected = [i for i in everything
+                                if kind in (None, i["type"]) and level in (None, i["level"])
+                                and (place is None or i["location"]["code"] == place
+                                     or i["location"]["parent"] == place
+                                     or place in _ancestors(everything, i))]
+                    assert get(client, base + query, token).get_json()["items"] == expected, (
+                        province, query)
+
+
+def _ancestors(items: list[dict[str, Any]], item: dict[str, Any]) -> set[str]:
+    """The codes above an item's place, from the parents the items themselves name."""
+    parents = {i["location"]["code"]: i["location"]["parent"] for i in items}
+    found, code = set(), item["location"]["parent"]
+    while code is not None and code not in found:
+        found.add(code)
+        code = parents.get(code)
+    return found
+
+
 def test_a_province_token_sees_only_its_province(app, client, db):
     rate(app, client, 2)
     _, ituri = make_token(db, provisional=True, province="CD54")
