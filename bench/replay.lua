@@ -7,6 +7,9 @@
 -- sessions replay exactly as recorded. A reply is "good" when it is a 200 whose body starts
 -- with CON/END (USSD) or is OK (SMS); everything else is counted as bad.
 -- wrk runs one connection per thread here (-t N -c N): that is what keeps a stream in order.
+-- Paced runs pause a random, exponentially distributed time (mean 1/rate) before each request,
+-- from a seed per connection: callers arrive independently, as they do on a campaign day. A
+-- fixed pause would keep the connections in lockstep, every request of a round arriving at once.
 
 local prefixes = {"99", "98", "97", "89", "85", "84", "82", "81", "83", "80", "90", "91"}
 local threads = {}
@@ -30,6 +33,7 @@ function init(args)
   for line in io.lines(dir .. "/" .. id .. ".txt") do
     table.insert(hops, line)
   end
+  math.randomseed(20261127 + id)
   position = 0
   good = 0
   bad = 0
@@ -59,7 +63,10 @@ function request()
 end
 
 function delay()
-  return pause
+  if pause == 0 then
+    return 0
+  end
+  return -math.log(1 - math.random()) * pause
 end
 
 function response(status, headers, body)

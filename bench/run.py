@@ -280,7 +280,10 @@ def write_streams(streams: list[Stream], folder: Path) -> Path:
 def wrk(url: str, path: str, streams: Path, *, connections: int, seconds: float, run: str,
         cycle: int, rate: float = 0.0) -> dict[str, Any]:
     """One wrk run; `rate` > 0 paces it (requests per second in all, roughly: each connection
-    pauses between requests), otherwise it is a closed loop, as fast as the server answers."""
+    pauses a random time, exponential with mean connections/rate, before each request, so the
+    connections send independently; the reply time adds to the pause, so the achieved rate is
+    somewhat lower and is what the table shows), otherwise it is a closed loop, as fast as the
+    server answers."""
     per_connection = rate / connections if rate else 0.0
     command = ["wrk", "-t", str(connections), "-c", str(connections), "-d", f"{seconds:g}s",
                "--timeout", "10s", "-s", str(ROOT / "bench" / "replay.lua"), url,
