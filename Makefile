@@ -57,7 +57,7 @@ browser:
 
 # The campaign-day figures (bench/run.py): USSD and SMS through the Procfile's gunicorn against a
 # bare Flask and a one-INSERT baseline, freshness, memory, recompute at 1M and 10M answers against
-# a bare GROUP BY, on PostgreSQL (BENCH_POSTGRES_URL) and Redis (BENCH_REDIS_URL). About 20 minutes;
+# a bare GROUP BY, on PostgreSQL (BENCH_POSTGRES_URL) and Redis (BENCH_REDIS_URL). 10 to 20 minutes;
 # BENCH_ARGS=--quick for a 4-minute run. Prints one table, saves bench/results/, updates README.
 bench: install wrk
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
