@@ -57,6 +57,7 @@ class Settings:
     config_dir: Path = DEFAULT_CONFIG_DIR
     enqueue_timeout: float = 0.25  # seconds; a hung Redis must not hold a USSD hop
     sweep_interval: float = 30.0  # seconds between sweeps of dirty cells
+    worker_ttl: int = 420  # RQ's worker TTL: a hung Redis holds an idle worker ~this long
     resume_window: float = 900.0  # seconds within which a dropped USSD session can be continued
     max_sessions_per_day: int = 20  # per caller and local day; more get a polite END
     at_username: str | None = None
@@ -268,6 +269,7 @@ def _build(env: dict[str, str]) -> Settings:
         config_dir=Path(r.text("CONFIG_DIR") or DEFAULT_CONFIG_DIR),
         enqueue_timeout=r.number("ENQUEUE_TIMEOUT", 0.25, 0.01, 5.0),
         sweep_interval=r.number("SWEEP_INTERVAL", 30.0, 0.1, 3600.0),
+        worker_ttl=r.integer("WORKER_TTL", 420, 16, 3600),
         resume_window=r.number("RESUME_WINDOW", 900.0, 0.0, 7 * 86400.0),
         max_sessions_per_day=r.integer("MAX_SESSIONS_PER_DAY", 20, 1, 10_000),
         at_username=at[0],

@@ -16,8 +16,11 @@ Rules:
   outcome is the job's status once the horse is gone (gone from Redis = finished: `result_ttl=0`);
   what a job counts itself (an SMS sent) goes to files shared by this worker's horses, one after
   the other, rather than to files of each horse's pid (`metrics.share_horse_files`);
-- when Redis goes away under it, RQ's worker quits: this process waits for Redis and starts a
-  new one (the answers are in the database; the sweeper re-queues what Redis lost);
+- when Redis goes away under it, RQ's worker quits, raising or (most often: RQ's loop swallows
+  the error, logs "quitting" and returns) not: unless a stop was asked for (a signal, RQ's
+  shutdown command) this process waits for Redis and starts a new one (the answers are in the
+  database; the sweeper re-queues what Redis lost), so a Redis restart never leaves the queues
+  without a worker, nor, under honcho, stops the web with it;
 - logs are the web's (JSON lines, numbers masked): the worker runs inside the Flask app, whose
   factory configured them; a record logged inside a job carries its `job_id`.
 """
@@ -60,6 +63,12 @@ class GatewayWorker(Worker):
                 record_run(job, time.perf_counter() - started)
             except Exception:  # a metric must never stop the worker
                 log.warning("job %s: its run could not be recorded", job.id, exc_info=True)
+
+    stop_asked = False  # a signal or RQ's shutdown command asked this worker to stop
+
+    def request_stop(self, signum: int, frame: object) -> None:
+        self.stop_asked = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         metrics.share_horse_files()  # in the horse, just forked
@@ -119,10 +128,11 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     try:
         while True:
             worker = GatewayWorker(list(QUEUES), connection=connection,
-                                   name=f"{name}-{restarts}" if name and restarts else name)
+                                   name=f"{name}-{restarts}" if name and restarts else name,
+                                   worker_ttl=settings.worker_ttl)
             try:
-                return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO",
-                                        dequeue_strategy=DequeueStrategy.ROUND_ROBIN))
+                worked = worker.work(burst=burst, with_scheduler=True, logging_level="INFO",
+                                     dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 # RQ quits when Redis goes away as a job ends; the process must not (under
                 # honcho, one process quitting stops the web too). Answers are safe in the
@@ -131,8 +141,16 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
                     raise
                 log.warning("Redis lost (%s): the worker waits for it, then starts again",
                             type(exc).__name__)
-                _wait_for(connection)
-                restarts += 1
+            else:
+                if burst or worker.stop_asked:
+                    return bool(worked)
+                # RQ's loop swallowed an error (a Redis connection dropped while waiting for a
+                # job, say) and returned as if done: nobody asked this worker to stop.
+                log.warning("the RQ worker left its loop unasked (see the error above): it "
+                            "waits for Redis, then starts again")
+                time.sleep(1.0)  # an error that recurs at once must not spin
+            _wait_for(connection)
+            restarts += 1
     finally:
         stop.set()
 

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -111,6 +112,63 @@ def test_release_then_web_serve_a_hop_from_an_empty_database(tmp_path):
     assert [(h["path"], h["status"]) for h in hops_logged[:2]] == [("/at/***/ussd", 200)] * 2
     assert all(h["request_id"] for h in hops_logged)
     assert "810000001" not in logged and TOKEN not in logged  # never numbers or the token
+
+
+def test_the_worker_starts_again_after_a_hung_redis_and_stops_when_asked(tmp_path,
+                                                                         private_redis):
+    """A Redis that hangs longer than the worker's socket timeout (WORKER_TTL less 5 s) makes
+    RQ's loop log "quitting" and return as if done; the Procfile's worker must not exit then
+    (under honcho that stops the web too) but take jobs again. SIGTERM still stops it."""
+    from redis import Redis
+    from rq import Queue, Worker
+    from rq.job import Job, JobStatus
+
+    env = subprocess_env(env_for(f"sqlite:///{tmp_path / 'worker.db'}", private_redis.url,
+                                 WORKER_TTL="16"))
+    commands = procfile()
+    done = subprocess.run(commands["release"], shell=True, cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    log_path = tmp_path / "worker.log"
+    log = log_path.open("wb")
+    worker = subprocess.Popen(shlex.split(commands["worker"]), cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    connection = Redis.from_url(private_redis.url, socket_timeout=5)
+    redis_process = private_redis.process
+    assert redis_process is not None
+
+    def wait(check: Any, what: str, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not check():
+            assert worker.poll() is None, f"the worker exited: {log_path.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"{what}: {log_path.read_text()[-3000:]}"
+            time.sleep(0.1)
+
+    def runs_a_job(job_id: str) -> None:
+        job = Queue("scores", connection=connection).enqueue(
+            "scoring.jobs.sweep_dirty_cells", job_id=job_id, result_ttl=60)
+        wait(lambda: Job.fetch(job.id, connection=connection).get_status() == JobStatus.FINISHED,
+             f"job {job_id} run")
+
+    try:
+        wait(lambda: len(Worker.all(connection=connection)) == 1, "the worker registered")
+        runs_a_job("before")
+        redis_process.send_signal(signal.SIGSTOP)
+        try:  # RQ gives up on the hung Redis after 11 s, then tears down (Redis is back by then)
+            wait(lambda: "Redis connection timeout, quitting" in log_path.read_text(),
+                 "RQ timed out on the hung Redis")
+        finally:
+            redis_process.send_signal(signal.SIGCONT)
+        wait(lambda: "left its loop unasked" in log_path.read_text(), "the worker started again")
+        runs_a_job("after")  # fails if the process exited
+        os.killpg(worker.pid, signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+        log.close()
+        connection.close()
 
 
 def test_production_refuses_to_start_without_its_settings(tmp_path):
