@@ -16,11 +16,13 @@ Rules:
   outcome is the job's status once the horse is gone (gone from Redis = finished: `result_ttl=0`);
   what a job counts itself (an SMS sent) goes to files shared by this worker's horses, one after
   the other, rather than to files of each horse's pid (`metrics.share_horse_files`);
-- when Redis goes away under it, RQ's worker quits, raising or (most often: RQ's loop swallows
-  the error, logs "quitting" and returns) not: unless a stop was asked for (a signal, RQ's
-  shutdown command) this process waits for Redis and starts a new one (the answers are in the
-  database; the sweeper re-queues what Redis lost), so a Redis restart never leaves the queues
-  without a worker, nor, under honcho, stops the web with it;
+- RQ rides out a refused connection while it waits for a job, but quits when Redis goes away
+  as a job ends (raising) or hangs longer than its socket timeout, WORKER_TTL less 5 s (its loop
+  logs "quitting" and returns as if done): unless a stop was asked for (a signal, RQ's shutdown
+  command), this process waits for Redis and starts a new worker, after a pause that doubles
+  (1 s to 30 s) while workers die young. The answers are in the database and the sweeper
+  re-queues what Redis lost; the queues are never left without a worker, and under honcho the
+  web is not stopped with it. A stop asked during the pause ends the process at once;
 - logs are the web's (JSON lines, numbers masked): the worker runs inside the Flask app, whose
   factory configured them; a record logged inside a job carries its `job_id`.
 """
@@ -48,6 +50,9 @@ from scoring.keys import REVIEW_QUARTERS, SWEEP, SWEEP_JOB_ID
 from scoring.periods import quarter_bounds, quarter_of
 
 log = logging.getLogger(__name__)
+_STOP = threading.Event()  # a stop was asked of this process (any of its workers)
+RESTART_PAUSE = (1.0, 30.0)  # seconds before starting a worker again: first, and at most
+STEADY = 60.0  # a worker that ran this long was not failing at once: the pause starts over
 
 
 class GatewayWorker(Worker):
@@ -65,10 +70,13 @@ class GatewayWorker(Worker):
                 log.warning("job %s: its run could not be recorded", job.id, exc_info=True)
 
     stop_asked = False  # a signal or RQ's shutdown command asked this worker to stop
+    done = False  # its loop is over: RQ's signal handlers stay installed until the next one's
 
     def request_stop(self, signum: int, frame: object) -> None:
         self.stop_asked = True
-        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+        _STOP.set()  # for run_worker, between one worker and the next
+        if not self.done:  # a stop in the gap needs no RQ loop told, nor Redis
+            super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         metrics.share_horse_files()  # in the horse, just forked
@@ -125,11 +133,14 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
             daemon=True,
         ).start()
     restarts = 0
+    pause = RESTART_PAUSE[0]
+    _STOP.clear()
     try:
-        while True:
+        while not _STOP.is_set():
             worker = GatewayWorker(list(QUEUES), connection=connection,
                                    name=f"{name}-{restarts}" if name and restarts else name,
                                    worker_ttl=settings.worker_ttl)
+            started = time.monotonic()
             try:
                 worked = worker.work(burst=burst, with_scheduler=True, logging_level="INFO",
                                      dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
@@ -137,30 +148,50 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
                 # RQ quits when Redis goes away as a job ends; the process must not (under
                 # honcho, one process quitting stops the web too). Answers are safe in the
                 # database; the sweeper re-queues their refreshes once Redis is back.
+                worker.done = True
                 if burst:
                     raise
+                _let_go(worker)  # its teardown stopped at Redis: its pubsub thread too
+                if worker.stop_asked:
+                    return False
                 log.warning("Redis lost (%s): the worker waits for it, then starts again",
                             type(exc).__name__)
             else:
+                worker.done = True
                 if burst or worker.stop_asked:
                     return bool(worked)
                 # RQ's loop swallowed an error (a Redis connection dropped while waiting for a
                 # job, say) and returned as if done: nobody asked this worker to stop.
                 log.warning("the RQ worker left its loop unasked (see the error above): it "
-                            "waits for Redis, then starts again")
-                time.sleep(1.0)  # an error that recurs at once must not spin
-            _wait_for(connection)
+                            "starts again in %.0f s, once Redis answers", pause)
+            # An error that recurs at once must not spin: the pause doubles while workers die
+            # young. A stop asked meanwhile (SIGTERM, Ctrl-C) ends the wait and the process.
+            pause = RESTART_PAUSE[0] if time.monotonic() - started > STEADY else pause
+            if _STOP.wait(pause) or not _wait_for(connection):
+                return False
+            pause = min(pause * 2, RESTART_PAUSE[1])
             restarts += 1
+        return False
     finally:
         stop.set()
 
 
-def _wait_for(connection: Redis, most: float = 30.0) -> None:
+def _let_go(worker: GatewayWorker) -> None:
+    """Stop a dead worker's pubsub thread (RQ's teardown skips it when Redis fails first)."""
+    try:
+        worker.unsubscribe()  # type: ignore[no-untyped-call]
+    except Exception:  # Redis is gone: the thread is stopped all the same
+        log.debug("pubsub of %s not closed cleanly", worker.name, exc_info=True)
+
+
+def _wait_for(connection: Redis, most: float = 30.0) -> bool:
+    """Wait until Redis answers (True), or a stop is asked (False)."""
     delay = 0.5
-    while True:
+    while not _STOP.is_set():
         try:
             connection.ping()
-            return
+            return True
         except (RedisError, OSError):
-            time.sleep(delay)
+            _STOP.wait(delay)
             delay = min(delay * 2, most)
+    return False

@@ -78,7 +78,9 @@ def refresh_dirty(session: Session, period: str, limit: int = BATCH) -> tuple[in
     period had no other dirty cell (False: more than `limit`, or one touched meanwhile)."""
     # A look without the lock first: a refresh with nothing to do (a follow-up run, the sweeper's)
     # must not wait behind another writer of the period, holding a worker that SMS replies need.
-    # A mark committed after this look is followed by its own enqueue, so nothing is skipped.
+    # A mark committed after this look is left as it would be after a look under the lock: to
+    # the refresh its webhook enqueues (or, when a run and its follow-up are both running, the
+    # sweeper's); a batch being written keeps its marks until it commits, so it is seen here.
     if session.execute(select(DirtyCell.unit_id).where(DirtyCell.period == period)
                        .limit(1)).first() is None:
         return 0, True

@@ -161,6 +161,7 @@ def test_the_worker_starts_again_after_a_hung_redis_and_stops_when_asked(tmp_pat
             redis_process.send_signal(signal.SIGCONT)
         wait(lambda: "left its loop unasked" in log_path.read_text(), "the worker started again")
         runs_a_job("after")  # fails if the process exited
+        assert len(Worker.all(connection=connection)) == 1  # the old one unregistered
         os.killpg(worker.pid, signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
     finally:
