@@ -158,9 +158,15 @@ def _run(gateways: Gateways, record: Callable[..., Tally], fake: FakeAfricasTalk
 
     period = quarter_of(datetime.now(UTC))
     wait_until(lambda: len(fake.requests) >= TEXTERS, 60, "every SMS reply sent")
-    with psycopg.connect(gateway.database_url) as conn:
-        ids = [str(r[0]) for r in conn.execute(
-            "SELECT at_message_id FROM outbound_sms WHERE at_message_id IS NOT NULL")]
+
+    def sent_ids() -> list[str]:
+        with psycopg.connect(gateway.database_url) as conn:
+            return [str(r[0]) for r in conn.execute(
+                "SELECT at_message_id FROM outbound_sms WHERE at_message_id IS NOT NULL")]
+
+    # Africa's Talking answered the last send; its message id is committed a moment later.
+    wait_until(lambda: len(sent_ids()) >= TEXTERS, 30, "every reply's message id recorded")
+    ids = sent_ids()
     reports: list[Request] = [(DELIVERY_URL, delivery_report(mid, phones.next(), status), None)
                               for mid in ids for status in ("Sent", "Buffered", "Success")]
     reported = _send_all(gateway, _copies(rng, reports))
