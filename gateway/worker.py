@@ -145,6 +145,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
                 worked = worker.work(burst=burst, with_scheduler=True, logging_level="INFO",
                                      dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
             except (RedisConnectionError, RedisTimeoutError) as exc:
+                pause = RESTART_PAUSE[0] if time.monotonic() - started > STEADY else pause
                 # RQ quits when Redis goes away as a job ends; the process must not (under
                 # honcho, one process quitting stops the web too). Answers are safe in the
                 # database; the sweeper re-queues their refreshes once Redis is back.
@@ -157,16 +158,16 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
                 log.warning("Redis lost (%s): the worker waits for it, then starts again",
                             type(exc).__name__)
             else:
+                pause = RESTART_PAUSE[0] if time.monotonic() - started > STEADY else pause
                 worker.done = True
                 if burst or worker.stop_asked:
                     return bool(worked)
-                # RQ's loop swallowed an error (a Redis connection dropped while waiting for a
-                # job, say) and returned as if done: nobody asked this worker to stop.
+                # RQ's loop swallowed an error (a Redis that hung past the socket timeout, say)
+                # and returned as if done: nobody asked this worker to stop.
                 log.warning("the RQ worker left its loop unasked (see the error above): it "
                             "starts again in %.0f s, once Redis answers", pause)
             # An error that recurs at once must not spin: the pause doubles while workers die
             # young. A stop asked meanwhile (SIGTERM, Ctrl-C) ends the wait and the process.
-            pause = RESTART_PAUSE[0] if time.monotonic() - started > STEADY else pause
             if _STOP.wait(pause) or not _wait_for(connection):
                 return False
             pause = min(pause * 2, RESTART_PAUSE[1])

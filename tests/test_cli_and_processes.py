@@ -159,7 +159,10 @@ def test_the_worker_starts_again_after_a_hung_redis_and_stops_when_asked(tmp_pat
                  "RQ timed out on the hung Redis")
         finally:
             redis_process.send_signal(signal.SIGCONT)
-        wait(lambda: "left its loop unasked" in log_path.read_text(), "the worker started again")
+        # Mostly RQ returns as if done ("left its loop unasked"); now and then the hang lands
+        # in its teardown instead and RQ raises ("Redis lost"): either way it starts again.
+        wait(lambda: any(said in log_path.read_text() for said in (
+            "left its loop unasked", "Redis lost")), "the worker started again")
         runs_a_job("after")  # fails if the process exited
         assert len(Worker.all(connection=connection)) == 1  # the old one unregistered
         os.killpg(worker.pid, signal.SIGTERM)
