@@ -2,9 +2,10 @@
 
 Rules:
 - an item is built from the cells of one (level, place, type) group only, so narrowing the cells
-  by type, level or place code in SQL gives exactly the items that filtering the full list would,
-  at the cost of the cells asked for (an API client polling one place does not pay for the
-  intervals of the whole quarter on the web workers that answer USSD hops).
+  by type and level (in the query) or place code (as rows are read) gives exactly the items that
+  filtering the full list would, at the cost of the cells asked for (an API client polling one
+  place does not pay for the intervals of the whole quarter on the web workers that answer USSD
+  hops).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def period_items(session: Session, period: str, method: Method, *, kind: str | N
     if level is not None:
         query = query.where(Cell.level == level)
     rows: Iterable[Any] = session.execute(query)
-    if places is not None:  # in Python: a province's subtree is more codes than SQLite binds
+    if places is not None:  # as rows are read: a province's subtree is thousands of codes
         rows = (row for row in rows if row[5] in places)
     cells = [
         CellInput(Node(cell_level, Place(code, name, place_level, parent_code), unit_code,
