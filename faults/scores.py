@@ -76,6 +76,11 @@ class Settled:
     compared: int
     changed: list[str]
 
+    def figures(self) -> dict[str, object]:
+        """What a scenario's summary line says of its scores."""
+        return {"scores_caught_up_s": None if self.catch_up is None else round(self.catch_up, 1),
+                "cells_compared": self.compared}
+
 
 def settle(gateway: Gateway, period: str, timeout: float) -> Settled:
     """Wait for the period's scores, stop the gateway, then compare them with a recompute."""

@@ -26,7 +26,7 @@ from tests.africastalking import first_time_goma_police, play
 
 from .jobs import busy_worker, held_up, hold_cells
 from .load import ALL_PHONES, Load, Tally
-from .scores import recompute_differences, settle, wait_for_scores
+from .scores import Settled, recompute_differences, settle, wait_for_scores
 from .services import Gateways, PrivateRedis, wait_until
 
 RATE = 3.0  # new callers a second; each plays about 12 hops, 0.25 s apart
@@ -43,10 +43,7 @@ CATCH_UP = 60.0  # seconds the workers and the sweeper get to bring the scores u
 class Run:
     tally: Tally
     worker_survived: bool
-    catch_up: float | None
-    compared: int
-    changed: list[str]
-    error: str | None = None
+    scores: Settled
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +68,9 @@ def redis_killed(module_gateways: Gateways, redis_server: PrivateRedis,
     if not survived:
         gateway.start_worker()  # as a Procfile host restarts a process that exited
     settled = settle(gateway, period, CATCH_UP)
-    catch_up, error = settled.catch_up, settled.error
-    compared, changed = settled.compared, settled.changed
     result = record("redis killed mid-job, restarted empty", load.callers, gateway.database_url,
-                    outage_s=REDIS_GONE, worker_survived=survived,
-                    scores_caught_up_s=None if catch_up is None else round(catch_up, 1),
-                    cells_compared=compared)
-    return Run(result, survived, catch_up, compared, changed, error)
+                    outage_s=REDIS_GONE, worker_survived=survived, **settled.figures())
+    return Run(result, survived, settled)
 
 
 def test_redis_killed_every_accepted_answer_is_stored_exactly_once(redis_killed: Run) -> None:
@@ -88,9 +81,10 @@ def test_redis_killed_every_accepted_answer_is_stored_exactly_once(redis_killed:
 
 
 def test_redis_killed_scores_converge_to_a_full_recompute(redis_killed: Run) -> None:
-    assert redis_killed.error is None, redis_killed.error
-    assert redis_killed.compared > 0
-    assert redis_killed.changed == [], redis_killed.changed[:5]
+    scores = redis_killed.scores
+    assert scores.error is None, scores.error
+    assert scores.compared > 0
+    assert scores.changed == [], scores.changed[:5]
 
 
 def test_redis_killed_as_a_job_ends_the_worker_survives(gateways: Gateways,

@@ -28,7 +28,7 @@ from tests.africastalking import GOMA_POLICE_UNIT
 
 from .jobs import busy_worker, held_up, hold_cells, idle_workers
 from .load import Load, Tally
-from .scores import recompute_differences, settle, wait_for_scores
+from .scores import Settled, recompute_differences, settle, wait_for_scores
 from .services import Gateways, PrivateRedis, wait_until
 
 RATE = 3.0
@@ -39,10 +39,7 @@ CATCH_UP = 60.0
 class Run:
     tally: Tally
     killed_job: str
-    catch_up: float | None
-    compared: int
-    changed: list[str]
-    error: str | None
+    scores: Settled
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +61,9 @@ def worker_killed(module_gateways: Gateways, redis_server: PrivateRedis,
     gateway.start_worker()  # the host restarts the process that died
     load.join()
     settled = settle(gateway, period, CATCH_UP)
-    catch_up, error = settled.catch_up, settled.error
-    compared, changed = settled.compared, settled.changed
     result = record("worker SIGKILLed mid-job", load.callers, gateway.database_url,
-                    killed_job=job_id, workers=2,
-                    scores_caught_up_s=None if catch_up is None else round(catch_up, 1),
-                    cells_compared=compared)
-    return Run(result, job_id, catch_up, compared, changed, error)
+                    killed_job=job_id, workers=2, **settled.figures())
+    return Run(result, job_id, settled)
 
 
 def test_worker_killed_every_accepted_answer_is_stored_exactly_once(worker_killed: Run) -> None:
@@ -80,9 +73,10 @@ def test_worker_killed_every_accepted_answer_is_stored_exactly_once(worker_kille
 
 
 def test_worker_killed_scores_converge_to_a_full_recompute(worker_killed: Run) -> None:
-    assert worker_killed.error is None, worker_killed.error
-    assert worker_killed.compared > 0
-    assert worker_killed.changed == [], worker_killed.changed[:5]
+    scores = worker_killed.scores
+    assert scores.error is None, scores.error
+    assert scores.compared > 0
+    assert scores.changed == [], scores.changed[:5]
 
 
 def test_two_workers_on_the_same_cell_leave_the_recompute(
